@@ -1,0 +1,5 @@
+import sys
+
+from stylecast.cli import main
+
+sys.exit(main())

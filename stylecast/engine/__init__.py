@@ -1,0 +1,2 @@
+"""The runtime: numpy, onnxruntime, moderngl. Never imports torch, models/, training/ or
+server/ (tests/test_architecture.py checks this)."""
