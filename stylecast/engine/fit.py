@@ -1,0 +1,303 @@
+"""The fitter: face landmarks per frame -> motion (52 ARKit weights + 6-DoF pose).
+
+Per frame:
+1. Pose: a similarity (rotation, scale, translation) aligns the identity's neutral
+   landmarks to the frame's on stable points (forehead, nose bridge, eye corners, temples;
+   never lips, jaw, lids or brows), weighted least squares in closed form (Umeyama), then
+   refined once with the expression removed.
+2. Expression: the frame's landmarks are brought back into the neutral's frame; their
+   offset from the neutral is explained by the rig's 52 displacement fields with weights in
+   [0, 1] (box-constrained least squares with light L1 + L2 regularisation, solved for all
+   frames at once by projected coordinate descent).
+3. Light temporal smoothing; frames without a face are interpolated from their neighbours.
+
+Everything is in the neutral's units divided by its inter-ocular distance, so the
+regularisation means the same for every image size. The identity neutral comes from the
+avatar (its own rendered rest frame) or is estimated from the video (`estimate_neutral`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from stylecast.engine.errors import InputError, NoFaceError
+from stylecast.engine.face import FPS, N_EXPR, euler_from_matrix
+from stylecast.engine.motion import Motion
+
+# MediaPipe face-mesh indices that move with the skull, not with expressions.
+STABLE_POINTS: tuple[int, ...] = (
+    # forehead
+    10, 151, 9, 108, 337, 67, 297, 109, 338, 104, 333, 69, 299, 103, 332, 54, 284,
+    # nose bridge and dorsum
+    168, 6, 197, 195, 5, 4, 1,
+    # eye corners
+    33, 133, 362, 263,
+    # temples and the sides of the face at eye level
+    127, 356, 234, 454, 162, 389, 21, 251,
+)  # fmt: skip
+LEFT_IRIS, RIGHT_IRIS = 473, 468  # the subject's iris centres (MediaPipe refined points)
+CAMERA_DISTANCE = 10.0  # assumed camera distance in inter-ocular units (~63 cm), for tz
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How the fitter weighs and regularises. Units: inter-ocular distances."""
+
+    depth_weight: float = 0.3  # weight of z residuals (MediaPipe depth is the noisiest axis)
+    l2: float = 1e-4  # ridge on the weights, per weight
+    l1: float = 2e-4  # sparsity on the weights (the weights are >= 0, so a linear term)
+    sweeps: int = 60  # coordinate-descent sweeps over the 52 weights
+    smooth_expr: float = 0.6  # Gaussian smoothing of weights over time, sigma in frames
+    smooth_pose: float = 1.0  # Gaussian smoothing of pose over time, sigma in frames
+    min_face_fraction: float = 0.5  # refuse a video with a face in fewer frames than this
+
+    def __post_init__(self) -> None:
+        for name in ("depth_weight", "l2", "l1", "smooth_expr", "smooth_pose"):
+            if getattr(self, name) < 0:
+                raise InputError(f"FitConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.min_face_fraction <= 1.0:
+            raise InputError(
+                f"FitConfig.min_face_fraction must be in (0, 1], got {self.min_face_fraction}"
+            )
+
+
+class Similarity(NamedTuple):
+    """dst ≈ scale * src @ rotation.T + translation."""
+
+    rotation: np.ndarray  # (3, 3)
+    scale: float
+    translation: np.ndarray  # (3,)
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        return self.scale * points @ self.rotation.T + self.translation
+
+    def invert(self, points: np.ndarray) -> np.ndarray:
+        """Points in dst space -> src space."""
+        return (points - self.translation) @ self.rotation / self.scale
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> Similarity:
+    """The similarity that best maps src (N, 3) onto dst (N, 3) in weighted least squares,
+    with a proper rotation (det +1)."""
+    w = np.ones(len(src)) if weights is None else np.asarray(weights, np.float64)
+    w = w / w.sum()
+    mu_s, mu_d = w @ src, w @ dst
+    s, d = src - mu_s, dst - mu_d
+    cov = (d * w[:, None]).T @ s  # (3, 3)
+    u, sig, vt = np.linalg.svd(cov)
+    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    rotation = u @ fix @ vt
+    var_s = w @ (s**2).sum(axis=1)
+    scale = float(np.trace(np.diag(sig) @ fix) / var_s)
+    return Similarity(rotation, scale, mu_d - scale * rotation @ mu_s)
+
+
+def interocular(points: np.ndarray) -> float:
+    """Distance between the iris centres (refined landmarks) or, for 468 points, between
+    the eye-corner midpoints."""
+    if len(points) > LEFT_IRIS:
+        return float(np.linalg.norm(points[LEFT_IRIS, :2] - points[RIGHT_IRIS, :2]))
+    right = (points[33] + points[133]) / 2
+    left = (points[362] + points[263]) / 2
+    return float(np.linalg.norm(left[:2] - right[:2]))
+
+
+def pose_from_similarity(sim: Similarity, pivot: np.ndarray, iod: float) -> np.ndarray:
+    """(6,) pose of a frame whose landmarks are `sim` applied to the neutral: the angles of
+    the rotation, the pivot's shift in x, y (inter-ocular units), and tz from the scale
+    under a camera CAMERA_DISTANCE away."""
+    pitch, yaw, roll = euler_from_matrix(sim.rotation)
+    shift = (sim.apply(pivot[None])[0] - pivot) / iod
+    tz = (1.0 / sim.scale - 1.0) * CAMERA_DISTANCE
+    return np.array([pitch, yaw, roll, shift[0], shift[1], tz], np.float32)
+
+
+def solve_box_qp(
+    gram: np.ndarray, rhs: np.ndarray, l1: float = 0.0, sweeps: int = 60
+) -> np.ndarray:
+    """min_w 0.5 wᵀ G w - bᵀ w + l1·Σw subject to 0 <= w <= 1, for many right-hand sides.
+
+    gram: (K, K) symmetric positive definite; rhs: (T, K). Returns (T, K) float64.
+    Projected coordinate descent, vectorised over the T problems.
+    """
+    k = gram.shape[0]
+    diag = np.diag(gram)
+    assert np.all(diag > 0), "the Gram matrix needs a positive diagonal"
+    w = np.zeros_like(rhs, dtype=np.float64)
+    grad = -rhs.astype(np.float64) + l1  # G w - b + l1 at w = 0; (T, K)
+    for _ in range(sweeps):
+        for j in range(k):
+            new = np.clip(w[:, j] - grad[:, j] / diag[j], 0.0, 1.0)
+            delta = new - w[:, j]
+            if np.any(delta):
+                w[:, j] = new
+                grad += delta[:, None] * gram[j][None, :]
+    return w
+
+
+def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Smooth (T, C) along time with a Gaussian of `sigma` frames, edges reflected."""
+    if sigma <= 0 or len(x) < 2:
+        return x
+    radius = max(1, int(np.ceil(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    padded = np.pad(x, ((radius, radius), (0, 0)), mode="reflect" if len(x) > radius else "edge")
+    out = np.empty_like(x, dtype=np.float64)
+    for c in range(x.shape[1]):
+        out[:, c] = np.convolve(padded[:, c], taps, mode="valid")
+    return out
+
+
+def fill_missing(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(T, C) values with rows where `present` is False linearly interpolated (held at
+    the ends)."""
+    if present.all():
+        return values
+    t = np.arange(len(values))
+    out = values.copy()
+    for c in range(values.shape[1]):
+        out[~present, c] = np.interp(t[~present], t[present], values[present, c])
+    return out
+
+
+class Fitter:
+    """Fits frames of landmarks against one identity.
+
+    neutral: (N, 3) the identity's landmarks at rest (no expression, rest pose), in the
+        frames' coordinates (pixels; MediaPipe depth as z). N is 468 or 478.
+    basis: (52, N, 3) the rig's displacement per unit weight, in the neutral's coordinates
+        (see `basis_in_frame_of`).
+    """
+
+    def __init__(
+        self,
+        neutral: np.ndarray,
+        basis: np.ndarray,
+        config: FitConfig | None = None,
+        stable: tuple[int, ...] = STABLE_POINTS,
+    ) -> None:
+        neutral = np.asarray(neutral, np.float64)
+        basis = np.asarray(basis, np.float64)
+        if neutral.ndim != 2 or neutral.shape[1] != 3:
+            raise InputError(f"neutral landmarks must be (N, 3), got {neutral.shape}")
+        if basis.shape != (N_EXPR, *neutral.shape):
+            raise InputError(f"basis must be (52, {len(neutral)}, 3), got {basis.shape}")
+        self.config = config or FitConfig()
+        self.iod = interocular(neutral)
+        self.neutral = neutral / self.iod  # (N, 3) in inter-ocular units
+        self.basis = basis / self.iod  # (52, N, 3)
+        self.stable = np.array(stable, np.int64)
+        self.pivot = self.neutral[self.stable].mean(axis=0)
+        axis_w = np.array([1.0, 1.0, np.sqrt(self.config.depth_weight)])
+        self.axis_weight = axis_w
+        a = (self.basis * axis_w).reshape(N_EXPR, -1).T  # (3N, 52) design matrix
+        self.design = a
+        self.gram = a.T @ a + self.config.l2 * np.eye(N_EXPR)
+
+    def align(self, points: np.ndarray, offset: np.ndarray | None = None) -> Similarity:
+        """Similarity from the neutral (plus an expression `offset`, (N, 3)) to `points`
+        (N, 3) in inter-ocular units, on the stable points."""
+        src = self.neutral if offset is None else self.neutral + offset
+        return umeyama(src[self.stable], points[self.stable])
+
+    def fit_points(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """frames: (T, N, 3) landmarks in the neutral's coordinates. Returns unsmoothed
+        (T, 52) weights and (T, 6) poses."""
+        frames = np.asarray(frames, np.float64) / self.iod
+        count = len(frames)
+        sims = [self.align(f) for f in frames]
+        expr = self.solve_expression(frames, sims)
+        # Second pass: re-align with each frame's expression removed (a smile or an open
+        # jaw nudges even the stable points a little), then solve again.
+        offsets = np.einsum("tk,knc->tnc", expr, self.basis)
+        sims = [self.align(frames[t], offsets[t]) for t in range(count)]
+        expr = self.solve_expression(frames, sims)
+        pose = np.stack([pose_from_similarity(s, self.pivot, 1.0) for s in sims])
+        return expr.astype(np.float32), pose
+
+    def solve_expression(self, frames: np.ndarray, sims: list[Similarity]) -> np.ndarray:
+        """(T, 52) weights explaining each de-posed frame's offset from the neutral."""
+        residual = np.stack([s.invert(f) for s, f in zip(sims, frames, strict=True)])
+        residual = (residual - self.neutral) * self.axis_weight  # (T, N, 3)
+        rhs = residual.reshape(len(frames), -1) @ self.design  # (T, 52)
+        return solve_box_qp(self.gram, rhs, self.config.l1, self.config.sweeps)
+
+    def fit(self, frames: list[np.ndarray | None]) -> Motion:
+        """A motion from per-frame landmarks ((N, 3) each, None where no face was found):
+        fitted, gaps interpolated, smoothed."""
+        present = np.array([f is not None for f in frames])
+        if len(frames) == 0:
+            raise InputError("no frames to fit")
+        if present.mean() < self.config.min_face_fraction:
+            raise NoFaceError(
+                f"a face was found in only {present.sum()} of {len(frames)} frames; the "
+                f"fitter needs one in at least {self.config.min_face_fraction:.0%} of them"
+            )
+        stack = np.stack([f for f in frames if f is not None])
+        expr_p, pose_p = self.fit_points(stack)
+        expr = np.zeros((len(frames), N_EXPR))
+        pose = np.zeros((len(frames), 6))
+        expr[present], pose[present] = expr_p, pose_p
+        expr = fill_missing(expr, present)
+        pose = fill_missing(pose, present)
+        expr = gaussian_smooth(expr, self.config.smooth_expr)
+        pose = gaussian_smooth(pose, self.config.smooth_pose)
+        return Motion(np.clip(expr, 0.0, 1.0), pose, fps=FPS)
+
+
+def basis_in_frame_of(
+    rig_neutral: np.ndarray, rig_basis: np.ndarray, neutral: np.ndarray
+) -> np.ndarray:
+    """The rig's (52, N, 3) displacement fields, defined on `rig_neutral` (N, 3) in the
+    rig's own space, carried into the frame of another neutral (N, 3) of the same topology
+    (pixels of a video, another size) by the similarity that best aligns the two."""
+    sim = umeyama(rig_neutral, neutral)
+    return sim.scale * rig_basis @ sim.rotation.T
+
+
+# Channels whose rest value is an extreme of what a speaker does: a speaker's resting face
+# has the jaw at its most closed, so the estimated neutral takes that (see estimate_neutral).
+REST_AT_MINIMUM: tuple[str, ...] = ("jawOpen",)
+REST_PERCENTILE = 5.0  # the "most closed" is the 5th percentile (robust to outliers)
+
+
+def estimate_neutral(
+    frames: list[np.ndarray], rig_neutral: np.ndarray, rig_basis: np.ndarray
+) -> np.ndarray:
+    """An identity's neutral landmarks (N, 3) from a video of that person (frames of
+    (N, 3) landmarks), in the coordinates of the first frame. How:
+
+    1. De-pose every frame onto the first by a similarity on the stable points; their
+       per-point median is a first neutral (people rest more than they blink or smile).
+    2. Explain each frame's offset from it with the rig's fields (unbounded ridge least
+       squares) and take the median of the frames with that expression removed: the
+       identity without expression, robust to a mouth that is open half the time.
+    3. Put the jaw at the most closed it is seen (5th percentile of its weight), since a
+       resting face has the mouth closed.
+    """
+    from stylecast.engine.face import INDEX
+
+    stack = np.asarray(frames, np.float64)
+    stable = np.array(STABLE_POINTS)
+    ref = stack[0]
+    for _ in range(2):  # align to the first frame, then to the median of the aligned
+        depos = np.stack([umeyama(ref[stable], f[stable]).invert(f) for f in stack])
+        ref = np.median(depos, axis=0)
+    basis = basis_in_frame_of(rig_neutral, rig_basis, ref)  # (52, N, 3)
+    a = basis.reshape(N_EXPR, -1).T  # (3N, 52)
+    gram = a.T @ a + 1e-3 * interocular(ref) ** 2 * np.eye(N_EXPR)
+
+    def coefficients(neutral: np.ndarray) -> np.ndarray:
+        return np.linalg.solve(gram, a.T @ (depos - neutral).reshape(len(depos), -1).T).T
+
+    identity = np.median(depos - np.einsum("tk,knc->tnc", coefficients(ref), basis), axis=0)
+    coef = coefficients(identity)  # (T, 52)
+    rest = np.zeros(N_EXPR)
+    for name in REST_AT_MINIMUM:
+        k = INDEX[name]
+        rest[k] = min(0.0, float(np.percentile(coef[:, k], REST_PERCENTILE)))
+    return identity + np.einsum("k,knc->nc", rest, basis)
