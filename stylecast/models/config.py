@@ -1,0 +1,418 @@
+"""Model configurations: frozen dataclasses, validated once, saved with every checkpoint.
+
+Every dimension the models use comes from here, so the same code trains on ARKit-52 + 6-DoF
+pose (the default) or on 64-d 3DMM expression data (give `MotionSpec` 64 names and the
+names of its mouth-related bases). Defaults are the papers' published figures (see
+docs/models.md); `preset="small"` is sized to train on a 2-core CPU and `preset="tiny"` is
+for tests only.
+
+`config_to_dict` / `config_from_dict` turn any of these into plain JSON and back; the
+round trip is exact and unknown or missing keys raise `FormatError` naming them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+
+from stylecast.engine.errors import FormatError, InputError
+from stylecast.engine.face import ARKIT_NAMES, FPS, LOWER_FACE_NAMES, N_POSE
+from stylecast.engine.phonemes import N_PHONEMES, SIL_ID
+
+FRONTENDS = ("phoneme", "mel")  # content front ends: per-frame phoneme id or log-mel window
+EXPR_ACTIVATIONS = ("sigmoid", "none")  # sigmoid for ARKit weights in [0, 1]; none for 3DMM
+CODEBOOK_UPDATES = ("ema", "loss")  # how a VQ codebook learns: EMA of assignments, or a loss
+PRESETS = ("default", "small", "tiny")
+# Log-mel value of digital silence in the audio front end: log(1e-5), about -11.51.
+MEL_FLOOR = math.log(1e-5)
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise InputError(what)
+
+
+@dataclass(frozen=True)
+class MotionSpec:
+    """The motion space a model reads (style clips) and writes (per-frame output)."""
+
+    expr_names: tuple[str, ...] = ARKIT_NAMES  # expression dimensions, in data order
+    lower_names: tuple[str, ...] = LOWER_FACE_NAMES  # the lower-face (mouth) subset, by name
+    n_pose: int = N_POSE  # head-pose dimensions: pitch, yaw, roll, tx, ty, tz
+    fps: int = FPS  # frames per second of every sequence: 30 -> 33.3 ms per frame
+    expr_activation: str = "sigmoid"  # output squashing: "sigmoid" (ARKit) or "none" (3DMM)
+
+    def __post_init__(self) -> None:
+        _check(len(self.expr_names) >= 2, f"expr_names needs >= 2 names, got {self.expr_names}")
+        _check(
+            len(set(self.expr_names)) == len(self.expr_names),
+            f"expr_names must be unique, got {self.expr_names}",
+        )
+        unknown = [n for n in self.lower_names if n not in self.expr_names]
+        _check(not unknown, f"lower_names not in expr_names: {unknown}")
+        _check(
+            0 < len(self.lower_names) < len(self.expr_names),
+            f"lower_names must be a proper non-empty subset, got {len(self.lower_names)} names",
+        )
+        _check(self.n_pose >= 1, f"n_pose must be >= 1, got {self.n_pose}")
+        _check(self.fps > 0, f"fps must be > 0, got {self.fps}")
+        _check(
+            self.expr_activation in EXPR_ACTIVATIONS,
+            f"expr_activation must be one of {EXPR_ACTIVATIONS}, got {self.expr_activation!r}",
+        )
+
+    @property
+    def n_expr(self) -> int:
+        return len(self.expr_names)  # 52 for ARKit
+
+    @property
+    def n_motion(self) -> int:
+        return self.n_expr + self.n_pose  # 58: one style-clip frame is expr then pose
+
+    @property
+    def lower_index(self) -> tuple[int, ...]:
+        """Positions of the lower-face names in expr_names, in expr_names order."""
+        lower = set(self.lower_names)
+        return tuple(i for i, n in enumerate(self.expr_names) if n in lower)
+
+    @property
+    def upper_index(self) -> tuple[int, ...]:
+        lower = set(self.lower_names)
+        return tuple(i for i, n in enumerate(self.expr_names) if n not in lower)
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    """What the model hears per video frame, and how many neighbouring frames it sees."""
+
+    frontend: str = "phoneme"  # "phoneme": one id per frame; "mel": (mel_frames, n_mels) log-mel
+    n_phonemes: int = N_PHONEMES  # phoneme vocabulary: 39 CMU phones + SIL + NSN = 41
+    phoneme_pad_id: int = SIL_ID  # id used for frames before the start / after the end
+    phoneme_dim: int = 128  # phoneme embedding width
+    n_mels: int = 80  # log-mel bins per mel frame
+    mel_frames: int = 16  # mel frames per video frame: 16 x 12.5 ms hop = 0.2 s of audio
+    mel_pad_value: float = MEL_FLOOR  # log-mel value used for padding frames (silence)
+    mel_channels: int = 128  # width of the per-frame mel convolution stack
+    window: int = 5  # half-width w: frame t sees frames t-w..t+w, so w frames of look-ahead
+
+    def __post_init__(self) -> None:
+        _check(self.frontend in FRONTENDS, f"frontend must be one of {FRONTENDS}")
+        _check(self.n_phonemes >= 2, f"n_phonemes must be >= 2, got {self.n_phonemes}")
+        _check(
+            0 <= self.phoneme_pad_id < self.n_phonemes,
+            f"phoneme_pad_id must be in [0, {self.n_phonemes}), got {self.phoneme_pad_id}",
+        )
+        _check(self.mel_frames >= 4, f"mel_frames must be >= 4, got {self.mel_frames}")
+        _check(self.window >= 0, f"window must be >= 0, got {self.window}")
+        for name in ("phoneme_dim", "n_mels", "mel_channels"):
+            _check(getattr(self, name) >= 1, f"{name} must be >= 1")
+
+    @property
+    def window_frames(self) -> int:
+        return 2 * self.window + 1  # 11 frames for w = 5 (367 ms)
+
+    @property
+    def lookahead_frames(self) -> int:
+        """Video frames of future input a step needs before it can emit frame t."""
+        return self.window  # w = 5 -> 167 ms at 30 FPS
+
+
+def _check_attention(d_model: int, n_heads: int, what: str) -> None:
+    _check(
+        d_model >= 1 and n_heads >= 1 and d_model % n_heads == 0,
+        f"{what}: d_model {d_model} must be a positive multiple of n_heads {n_heads}",
+    )
+
+
+@dataclass(frozen=True)
+class StyleTalkConfig:
+    """StyleTalk (Ma et al. 2023) adapted to ARKit-52: about 22M parameters by default."""
+
+    motion: MotionSpec = field(default_factory=MotionSpec)  # output / style-clip space
+    content: ContentConfig = field(default_factory=ContentConfig)  # +-5 frame phoneme window
+    d_model: int = 256  # width of every transformer and of the style code
+    n_heads: int = 8  # attention heads in every transformer
+    d_ffn: int = 1024  # feed-forward width (the dynamic first FFN linear is d_model -> d_ffn)
+    dropout: float = 0.1  # dropout in attention and FFN (off in eval mode)
+    content_layers: int = 3  # transformer layers over the content window
+    style_layers: int = 3  # transformer layers over the style clip
+    decoder_layers: int = 3  # layers in each of the lower- and upper-face decoders
+    max_style_frames: int = 256  # longest style clip: 256 frames = 8.5 s
+    n_experts: int = 8  # K expert kernels in each dynamic FFN linear
+    expert_temperature: float = 30.0  # T in softmax(MLP(style) / T): high T keeps mixes soft
+    expert_hidden: int = 64  # hidden width of the expert-attention MLP (256 -> 64 -> 8)
+    pose_hidden: int = 256  # hidden width of the pose regression head (no pose in the paper)
+
+    def __post_init__(self) -> None:
+        _check_attention(self.d_model, self.n_heads, "StyleTalkConfig")
+        for name in ("d_ffn", "content_layers", "style_layers", "decoder_layers", "n_experts"):
+            _check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        _check(self.max_style_frames >= 8, "max_style_frames must be >= 8")
+        _check(self.expert_temperature > 0, "expert_temperature must be > 0")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def lookahead_frames(self) -> int:
+        return self.content.lookahead_frames
+
+
+@dataclass(frozen=True)
+class StyleVQConfig:
+    """SAAS multi-task VQ style extraction: clip -> tokens -> codebook -> pooled style code."""
+
+    d_model: int = 256  # token width = codebook width = style-code width (d_s)
+    n_heads: int = 8  # attention heads
+    d_ffn: int = 1024  # feed-forward width
+    n_layers: int = 3  # encoder layers over each clip window
+    decoder_layers: int = 2  # layers of the reconstruction decoder (auxiliary task)
+    window_frames: int = 32  # T': frames per encoded window (1.07 s)
+    frames_per_token: int = 8  # omega: 32-frame window -> 4 tokens
+    max_frames: int = 256  # longest style clip (8 windows, 32 tokens)
+    codebook_size: int = 500  # N style codes (the paper's ablation: 250 / 750 are worse)
+    commitment: float = 0.25  # beta of the commitment loss ||z - sg[q]||^2
+    codebook_update: str = "ema"  # "ema" (decay below) or "loss" (||sg[z] - q||^2)
+    ema_decay: float = 0.99  # EMA decay of codebook statistics
+    n_styles: int = 32  # classes of the style-classification head (training styles)
+    dropout: float = 0.1  # dropout in attention and FFN
+
+    def __post_init__(self) -> None:
+        _check_attention(self.d_model, self.n_heads, "StyleVQConfig")
+        _check(
+            self.frames_per_token >= 1 and self.window_frames % self.frames_per_token == 0,
+            f"window_frames {self.window_frames} must be a multiple of frames_per_token "
+            f"{self.frames_per_token}",
+        )
+        _check(
+            self.max_frames % self.window_frames == 0,
+            f"max_frames {self.max_frames} must be a multiple of window_frames",
+        )
+        _check(self.codebook_size >= 2, "codebook_size must be >= 2")
+        _check(self.codebook_update in CODEBOOK_UPDATES, f"codebook_update in {CODEBOOK_UPDATES}")
+        _check(0.0 < self.ema_decay < 1.0, "ema_decay must be in (0, 1)")
+        _check(self.n_styles >= 2, f"n_styles must be >= 2, got {self.n_styles}")
+        _check(self.n_layers >= 1 and self.decoder_layers >= 1, "layers must be >= 1")
+
+    @property
+    def tokens_per_window(self) -> int:
+        return self.window_frames // self.frames_per_token  # 4
+
+
+@dataclass(frozen=True)
+class ExpressionConfig:
+    """SAAS expression branches: canonical LSTM + HyperStyle-modulated style LSTM."""
+
+    d_audio: int = 256  # audio-encoder output width (z_a)
+    canonical_layers: int = 4  # canonical-branch LSTM layers
+    canonical_hidden: int = 64  # canonical-branch LSTM width
+    style_layers: int = 6  # style-specific-branch LSTM layers
+    style_hidden: int = 64  # style-branch width (must equal canonical_hidden: they are added)
+    hyper_layers: tuple[int, ...] = (1, 2, 3, 4)  # style-branch layers given W*(1+Delta)
+    hyper_rank: int = 4  # rank of each Delta = A @ B^T (full-rank would be 33M parameters)
+    hyper_hidden: int = 256  # hidden width of the HyperStyle MLP
+    decoder_hidden: int = 256  # hidden width of the MLP decoder (z + style -> expression)
+
+    def __post_init__(self) -> None:
+        _check(self.canonical_layers >= 1 and self.style_layers >= 1, "LSTM layers must be >= 1")
+        _check(
+            self.style_hidden == self.canonical_hidden,
+            f"style_hidden {self.style_hidden} must equal canonical_hidden "
+            f"{self.canonical_hidden} (the branches are summed)",
+        )
+        bad = [i for i in self.hyper_layers if not 0 <= i < self.style_layers]
+        _check(not bad, f"hyper_layers must index style layers 0..{self.style_layers - 1}: {bad}")
+        _check(len(set(self.hyper_layers)) == len(self.hyper_layers), "hyper_layers repeat")
+        _check(self.hyper_rank >= 1, "hyper_rank must be >= 1")
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    """SAAS pose: VQ pose codebook + cross-modal next-token predictor, sampled."""
+
+    codebook_size: int = 200  # pose codes
+    d_code: int = 256  # pose-code width
+    frames_per_token: int = 8  # frames one code decodes to (267 ms)
+    commitment: float = 0.25  # commitment weight of the pose VQ
+    codebook_update: str = "ema"  # "ema" or "loss"
+    ema_decay: float = 0.99  # EMA decay
+    hidden: int = 200  # predictor transformer width
+    n_layers: int = 5  # predictor transformer layers
+    n_heads: int = 10  # predictor attention heads
+    d_ffn: int = 800  # predictor feed-forward width
+    context_tokens: int = 4  # past pose tokens the predictor sees (4 x 8 = 32 frames)
+    audio_frames: int = 8  # audio frames before a token's first frame that predict it
+    temperature: float = 1.0  # sampling temperature (logits / T)
+    top_k: int = 20  # sample among the k most likely codes
+    smoothing: float = 0.5  # one-pole smoothing of decoded pose: y = a*y_prev + (1-a)*x
+    dropout: float = 0.1  # predictor dropout
+
+    def __post_init__(self) -> None:
+        _check_attention(self.hidden, self.n_heads, "PoseConfig")
+        _check(self.codebook_size >= 2, "codebook_size must be >= 2")
+        _check(self.codebook_update in CODEBOOK_UPDATES, f"codebook_update in {CODEBOOK_UPDATES}")
+        _check(0.0 < self.ema_decay < 1.0, "ema_decay must be in (0, 1)")
+        _check(self.frames_per_token >= 1 and self.context_tokens >= 1, "token sizes >= 1")
+        _check(self.audio_frames >= 1, "audio_frames must be >= 1")
+        _check(self.temperature > 0, "temperature must be > 0")
+        _check(
+            1 <= self.top_k <= self.codebook_size,
+            f"top_k must be in [1, {self.codebook_size}], got {self.top_k}",
+        )
+        _check(0.0 <= self.smoothing < 1.0, "smoothing must be in [0, 1)")
+
+    @property
+    def start_token(self) -> int:
+        """Id of the 'no pose yet' token that fills the history at the start (not a code)."""
+        return self.codebook_size
+
+
+@dataclass(frozen=True)
+class SAASConfig:
+    """SAAS (Tan et al. 2024) adapted to ARKit-52 + 6-DoF pose."""
+
+    motion: MotionSpec = field(default_factory=MotionSpec)  # output / style-clip space
+    # The SadTalker-style front end: one 16 x 80 log-mel window per frame, no extra window.
+    content: ContentConfig = field(default_factory=lambda: ContentConfig("mel", window=0))
+    style: StyleVQConfig = field(default_factory=StyleVQConfig)  # style extraction
+    expression: ExpressionConfig = field(default_factory=ExpressionConfig)  # expression
+    pose: PoseConfig = field(default_factory=PoseConfig)  # head pose
+
+    def __post_init__(self) -> None:
+        _check(
+            self.style.max_frames >= self.style.window_frames,
+            "style.max_frames must hold at least one window",
+        )
+
+    @property
+    def style_dim(self) -> int:
+        return self.style.d_model  # 256
+
+    @property
+    def lookahead_frames(self) -> int:
+        return self.content.lookahead_frames  # 0 with the mel front end's own 0.2 s window
+
+
+# ---------------------------------------------------------------- presets
+
+
+def styletalk_config(preset: str = "default", frontend: str = "phoneme") -> StyleTalkConfig:
+    """The paper's sizes ("default"), a 2-core-CPU size ("small") or a test size ("tiny")."""
+    _check(preset in PRESETS, f"preset must be one of {PRESETS}, got {preset!r}")
+    _check(frontend in FRONTENDS, f"frontend must be one of {FRONTENDS}, got {frontend!r}")
+    if preset == "default":
+        return StyleTalkConfig(content=ContentConfig(frontend))
+    if preset == "small":
+        content = ContentConfig(frontend, phoneme_dim=64, mel_channels=64, window=5)
+        return StyleTalkConfig(
+            content=content, d_model=128, n_heads=4, d_ffn=256, content_layers=2,
+            style_layers=2, decoder_layers=2, n_experts=8, expert_hidden=32, pose_hidden=128,
+        )  # fmt: skip
+    content = ContentConfig(frontend, phoneme_dim=16, mel_channels=16, window=2)
+    return StyleTalkConfig(
+        content=content, d_model=32, n_heads=2, d_ffn=64, dropout=0.0, content_layers=1,
+        style_layers=1, decoder_layers=1, max_style_frames=64, n_experts=4, expert_hidden=8,
+        pose_hidden=32,
+    )  # fmt: skip
+
+
+def saas_config(preset: str = "default", frontend: str = "mel") -> SAASConfig:
+    """The paper's sizes ("default"), a 2-core-CPU size ("small") or a test size ("tiny").
+
+    With the phoneme front end the audio encoder reads a +-2 frame window (2 frames of
+    look-ahead); the mel front end's 0.2 s window already spans neighbouring frames."""
+    _check(preset in PRESETS, f"preset must be one of {PRESETS}, got {preset!r}")
+    _check(frontend in FRONTENDS, f"frontend must be one of {FRONTENDS}, got {frontend!r}")
+    window = 0 if frontend == "mel" else 2
+    if preset == "default":
+        return SAASConfig(content=ContentConfig(frontend, window=window))
+    if preset == "small":
+        return SAASConfig(
+            content=ContentConfig(frontend, phoneme_dim=64, mel_channels=64, window=window),
+            style=StyleVQConfig(d_model=128, n_heads=4, d_ffn=256, n_layers=2, decoder_layers=1),
+            expression=ExpressionConfig(d_audio=128, hyper_hidden=128, decoder_hidden=128),
+            pose=PoseConfig(d_code=128, hidden=128, n_layers=3, n_heads=4, d_ffn=256),
+        )
+    return SAASConfig(
+        content=ContentConfig(frontend, phoneme_dim=16, mel_channels=16, window=window),
+        style=StyleVQConfig(
+            d_model=32, n_heads=2, d_ffn=64, n_layers=1, decoder_layers=1, window_frames=16,
+            frames_per_token=4, max_frames=64, codebook_size=16, n_styles=4, dropout=0.0,
+        ),
+        expression=ExpressionConfig(
+            d_audio=32, canonical_layers=2, canonical_hidden=16, style_layers=4, style_hidden=16,
+            hyper_layers=(1, 2), hyper_rank=2, hyper_hidden=32, decoder_hidden=32,
+        ),
+        pose=PoseConfig(
+            codebook_size=16, d_code=32, frames_per_token=4, hidden=32, n_layers=1, n_heads=2,
+            d_ffn=64, context_tokens=2, audio_frames=4, top_k=8, dropout=0.0,
+        ),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- JSON round trip
+
+CONFIG_TYPES: dict[str, type] = {
+    "StyleTalkConfig": StyleTalkConfig,
+    "SAASConfig": SAASConfig,
+}
+
+
+def config_to_dict(config: object) -> dict:
+    """Plain-JSON form of a config dataclass (tuples become lists)."""
+    assert dataclasses.is_dataclass(config) and not isinstance(config, type)
+    return {"type": type(config).__name__, "fields": _to_plain(config)}
+
+
+def _to_plain(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def config_from_dict(data: dict) -> StyleTalkConfig | SAASConfig:
+    """Inverse of config_to_dict; raises FormatError naming any unknown or missing key."""
+    if not isinstance(data, dict) or "type" not in data or "fields" not in data:
+        raise FormatError(f"a model config needs keys 'type' and 'fields', got {data!r:.200}")
+    cls = CONFIG_TYPES.get(data["type"])
+    if cls is None:
+        raise FormatError(f"unknown config type {data['type']!r}; known: {sorted(CONFIG_TYPES)}")
+    try:
+        return _from_plain(cls, data["fields"], data["type"])
+    except InputError as e:
+        raise FormatError(f"invalid {data['type']}: {e}") from e
+
+
+def _from_plain(cls: type, values: object, where: str) -> object:
+    if not isinstance(values, dict):
+        raise FormatError(f"{where}: expected an object, got {values!r:.100}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    missing = sorted(set(names) - set(values))
+    if unknown or missing:
+        raise FormatError(f"{where}: unknown keys {unknown}, missing keys {missing}")
+    kwargs = {n: _convert(hints[n], values[n], f"{where}.{n}") for n in names}
+    return cls(**kwargs)
+
+
+def _convert(hint: object, value: object, where: str) -> object:
+    if dataclasses.is_dataclass(hint):
+        return _from_plain(hint, value, where)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise FormatError(f"{where}: expected a list, got {value!r:.100}")
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        return tuple(_convert(item, v, where) for v in value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    expected = hint if isinstance(hint, type) else None
+    if isinstance(hint, types.UnionType) or expected is None:
+        return value
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise FormatError(f"{where}: expected {expected.__name__}, got {value!r:.100}")
+    return value
