@@ -16,10 +16,12 @@ from stylecast.engine.face import INDEX, rotation_matrix
 from stylecast.engine.fit import (
     STABLE_POINTS,
     Fitter,
+    Similarity,
     basis_in_frame_of,
     estimate_neutral,
     fill_missing,
     gaussian_smooth,
+    rest_of,
     solve_box_qp,
     umeyama,
 )
@@ -183,3 +185,27 @@ def test_smoothing_and_gap_filling():
     present[[0, 2]] = False
     filled = fill_missing(np.array([[9.0], [1.0], [9.0], [3.0], [4.0]]), present)
     np.testing.assert_allclose(filled[:, 0], [1, 1, 2, 3, 4])
+
+
+def test_pose_is_relative_to_a_turned_rest_pose():
+    """Renderer convention: image = rest(R @ v + t) with the rig's canonical points v.
+    With a rest pose turned 12 deg (yaw) and 6 deg (pitch), the fitted angles are R's."""
+    canonical, basis = synthetic_face()
+    canonical = (canonical - CENTRE) / SCALE  # inter-ocular units, pivot at the origin
+    basis = basis / SCALE
+    rest_rot = rotation_matrix(np.deg2rad(6.0), np.deg2rad(12.0), 0.0)
+    rest = Similarity(rest_rot, 90.0, np.array([200.0, 240.0, 0.0]))
+    expr, angles = random_script(30, seed=8)
+    frames = np.stack(
+        [
+            rest.apply((canonical + np.einsum("k,knc->nc", w, basis)) @ rotation_matrix(*a).T)
+            for w, a in zip(expr, angles, strict=True)
+        ]
+    )
+    neutral = rest.apply(canonical)
+    fitted_rest = rest_of(canonical, neutral)
+    np.testing.assert_allclose(fitted_rest.rotation, rest_rot, atol=1e-9)
+    fitter = Fitter(neutral, basis_in_frame_of(canonical, basis, neutral), fitted_rest)
+    _, pose = fitter.fit_points(frames)
+    np.testing.assert_allclose(pose[:, :3], angles, atol=1e-4)
+    np.testing.assert_allclose(pose[:, 3:5], 0, atol=1e-4)

@@ -105,12 +105,17 @@ def interocular(points: np.ndarray) -> float:
     return float(np.linalg.norm(left[:2] - right[:2]))
 
 
-def pose_from_similarity(sim: Similarity, pivot: np.ndarray, iod: float) -> np.ndarray:
-    """(6,) pose of a frame whose landmarks are `sim` applied to the neutral: the angles of
-    the rotation, the pivot's shift in x, y (inter-ocular units), and tz from the scale
-    under a camera CAMERA_DISTANCE away."""
-    pitch, yaw, roll = euler_from_matrix(sim.rotation)
-    shift = (sim.apply(pivot[None])[0] - pivot) / iod
+def pose_from_similarity(sim: Similarity, rest: Similarity) -> np.ndarray:
+    """(6,) pose of a frame whose landmarks are `sim` applied to the neutral's, where
+    `rest` maps the head's canonical frame (inter-ocular units, origin at the pivot) onto
+    the neutral's coordinates. The rotation is expressed in the head frame, as the renderer
+    applies it (image = rest(R @ v + t)); tx, ty from the pivot's shift; tz from the change
+    of scale, under a camera CAMERA_DISTANCE away."""
+    r_rest = rest.rotation
+    rotation = r_rest.T @ sim.rotation @ r_rest
+    pitch, yaw, roll = euler_from_matrix(rotation)
+    pivot = rest.translation
+    shift = r_rest.T @ (sim.apply(pivot[None])[0] - pivot) / rest.scale
     tz = (1.0 / sim.scale - 1.0) * CAMERA_DISTANCE
     return np.array([pitch, yaw, roll, shift[0], shift[1], tz], np.float32)
 
@@ -171,14 +176,19 @@ class Fitter:
         frames' coordinates (pixels; MediaPipe depth as z). N is 468 or 478.
     basis: (52, N, 3) the rig's displacement per unit weight, in the neutral's coordinates
         (see `basis_in_frame_of`).
+    rest: maps the head's canonical frame onto the neutral's coordinates (`rest_of`); the
+        fitted rotations are expressed in it. None: the neutral's own axes, pivot at the
+        stable points' centre, one inter-ocular distance per unit.
+    stable: indices of the points the rigid alignment uses.
     """
 
     def __init__(
         self,
         neutral: np.ndarray,
         basis: np.ndarray,
+        rest: Similarity | None = None,
         config: FitConfig | None = None,
-        stable: tuple[int, ...] = STABLE_POINTS,
+        stable: tuple[int, ...] | np.ndarray = STABLE_POINTS,
     ) -> None:
         neutral = np.asarray(neutral, np.float64)
         basis = np.asarray(basis, np.float64)
@@ -190,11 +200,16 @@ class Fitter:
         self.iod = interocular(neutral)
         self.neutral = neutral / self.iod  # (N, 3) in inter-ocular units
         self.basis = basis / self.iod  # (52, N, 3)
-        self.stable = np.array(stable, np.int64)
-        self.pivot = self.neutral[self.stable].mean(axis=0)
-        axis_w = np.array([1.0, 1.0, np.sqrt(self.config.depth_weight)])
-        self.axis_weight = axis_w
-        a = (self.basis * axis_w).reshape(N_EXPR, -1).T  # (3N, 52) design matrix
+        self.stable = np.asarray(stable, np.int64)
+        if rest is None:
+            pivot = self.neutral[self.stable].mean(axis=0)
+            self.rest = Similarity(np.eye(3), 1.0, pivot)
+        else:  # the same map, into the neutral's inter-ocular units
+            self.rest = Similarity(
+                rest.rotation, rest.scale / self.iod, rest.translation / self.iod
+            )
+        self.axis_weight = np.array([1.0, 1.0, np.sqrt(self.config.depth_weight)])
+        a = (self.basis * self.axis_weight).reshape(N_EXPR, -1).T  # (3N, 52) design matrix
         self.design = a
         self.gram = a.T @ a + self.config.l2 * np.eye(N_EXPR)
 
@@ -216,7 +231,7 @@ class Fitter:
         offsets = np.einsum("tk,knc->tnc", expr, self.basis)
         sims = [self.align(frames[t], offsets[t]) for t in range(count)]
         expr = self.solve_expression(frames, sims)
-        pose = np.stack([pose_from_similarity(s, self.pivot, 1.0) for s in sims])
+        pose = np.stack([pose_from_similarity(s, self.rest) for s in sims])
         return expr.astype(np.float32), pose
 
     def solve_expression(self, frames: np.ndarray, sims: list[Similarity]) -> np.ndarray:
@@ -249,14 +264,20 @@ class Fitter:
         return Motion(np.clip(expr, 0.0, 1.0), pose, fps=FPS)
 
 
+def rest_of(rig_neutral: np.ndarray, neutral: np.ndarray) -> Similarity:
+    """The similarity from the rig's canonical head frame onto a neutral's coordinates
+    (the rest pose of that neutral), fitted on all points."""
+    return umeyama(np.asarray(rig_neutral, np.float64), np.asarray(neutral, np.float64))
+
+
 def basis_in_frame_of(
     rig_neutral: np.ndarray, rig_basis: np.ndarray, neutral: np.ndarray
 ) -> np.ndarray:
     """The rig's (52, N, 3) displacement fields, defined on `rig_neutral` (N, 3) in the
     rig's own space, carried into the frame of another neutral (N, 3) of the same topology
     (pixels of a video, another size) by the similarity that best aligns the two."""
-    sim = umeyama(rig_neutral, neutral)
-    return sim.scale * rig_basis @ sim.rotation.T
+    sim = rest_of(rig_neutral, neutral)
+    return sim.scale * np.asarray(rig_basis, np.float64) @ sim.rotation.T
 
 
 # Channels whose rest value is an extreme of what a speaker does: a speaker's resting face
