@@ -25,7 +25,7 @@ import numpy as np
 
 from stylecast.engine.errors import InputError, NoFaceError
 from stylecast.engine.face import FPS, N_EXPR, euler_from_matrix
-from stylecast.engine.motion import Motion
+from stylecast.engine.motion import Motion, resample_arrays
 
 # MediaPipe face-mesh indices that move with the skull, not with expressions.
 STABLE_POINTS: tuple[int, ...] = (
@@ -241,9 +241,9 @@ class Fitter:
         rhs = residual.reshape(len(frames), -1) @ self.design  # (T, 52)
         return solve_box_qp(self.gram, rhs, self.config.l1, self.config.sweeps)
 
-    def fit(self, frames: list[np.ndarray | None]) -> Motion:
-        """A motion from per-frame landmarks ((N, 3) each, None where no face was found):
-        fitted, gaps interpolated, smoothed."""
+    def fit(self, frames: list[np.ndarray | None], fps: float = FPS) -> Motion:
+        """A 30 FPS motion from per-frame landmarks ((N, 3) each, None where no face was
+        found) captured at `fps`: fitted, gaps interpolated, smoothed, resampled."""
         present = np.array([f is not None for f in frames])
         if len(frames) == 0:
             raise InputError("no frames to fit")
@@ -261,6 +261,8 @@ class Fitter:
         pose = fill_missing(pose, present)
         expr = gaussian_smooth(expr, self.config.smooth_expr)
         pose = gaussian_smooth(pose, self.config.smooth_pose)
+        if fps != FPS and len(frames) > 1:
+            expr, pose = resample_arrays(np.arange(len(frames)) / fps, [expr, pose], FPS)
         return Motion(np.clip(expr, 0.0, 1.0), pose, fps=FPS)
 
 

@@ -1,0 +1,154 @@
+"""Motion capture from a user's footage: a video or a folder of images -> landmarks per
+frame (MediaPipe) -> the identity's neutral -> the fitter -> a 30 FPS motion.
+
+    track = track_video("clip.mp4")                     # Track: landmarks per frame, fps
+    motion = fit_track(track, avatar.rig)               # neutral estimated from the video
+    motion = fit_track(track, avatar.rig, neutral_of_avatar(renderer))  # a rendered avatar
+
+MediaPipe is needed here (the `[avatar]` extra), never by the real-time engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+import cv2
+import numpy as np
+
+from stylecast.engine.errors import FormatError, InputError, NoFaceError
+from stylecast.engine.face import FPS, N_EXPR, N_POSE
+from stylecast.engine.fit import (
+    FitConfig,
+    Fitter,
+    basis_in_frame_of,
+    estimate_neutral,
+    rest_of,
+)
+from stylecast.engine.landmarks import LandmarkTracker, detect_faces
+from stylecast.engine.motion import Motion
+from stylecast.engine.video import VideoReader
+
+if TYPE_CHECKING:
+    from stylecast.engine.rig import FaceRig
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+STABLE_COUNT = 60  # points the rigid alignment uses: the ones the rig's shapes move least
+
+
+class Track(NamedTuple):
+    """Landmarks of the largest face in each frame of one piece of footage."""
+
+    points: list[np.ndarray | None]  # per frame: (478, 3) float32 pixels, None: no face
+    fps: float  # frames per second of the footage
+    source: str  # where the frames came from, for messages
+
+
+class FrameRenderer(Protocol):
+    def render(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray: ...
+
+
+def track_frames(
+    frames: Iterable[np.ndarray],
+    fps: float,
+    source: str,
+    on_frame: Callable[[int], None] | None = None,
+) -> Track:
+    """Landmarks of (H, W, 3) uint8 RGB frames in order, with MediaPipe's tracking mode."""
+    points: list[np.ndarray | None] = []
+    with LandmarkTracker() as tracker:
+        for i, frame in enumerate(frames):
+            face = tracker.track(frame)
+            points.append(None if face is None else face.points)
+            if on_frame:
+                on_frame(i)
+    if not points:
+        raise FormatError(f"{source}: holds no frames")
+    return Track(points, fps, source)
+
+
+def image_folder_frames(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"{folder}: a folder of footage needs images {IMAGE_SUFFIXES}; none found")
+    return files
+
+
+def read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FormatError(f"{path}: not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def footage_length(path: str | Path) -> int:
+    """Number of frames in a video (as declared; 0 if unknown) or images in a folder."""
+    path = Path(path)
+    if path.is_dir():
+        return len(image_folder_frames(path))
+    with VideoReader(path) as reader:
+        return reader.frames
+
+
+def track_video(
+    path: str | Path,
+    fps: float = FPS,
+    on_frame: Callable[[int], None] | None = None,
+) -> Track:
+    """Landmarks of a video file, or of a folder of images (taken in name order at `fps`)."""
+    path = Path(path)
+    if path.is_dir():
+        files = image_folder_frames(path)
+        return track_frames((read_image(f) for f in files), fps, str(path), on_frame)
+    if not path.exists():
+        raise InputError(f"{path}: no such video file or folder")
+    with VideoReader(path) as reader:
+        return track_frames(reader, reader.fps, str(path), on_frame)
+
+
+def neutral_of_avatar(renderer: FrameRenderer) -> np.ndarray:
+    """(478, 3) landmarks of an avatar's rest frame (no expression, rest pose), found by
+    MediaPipe on the renderer's own output: the neutral to fit that avatar's renderings
+    with, so MediaPipe's biases on this face cancel out."""
+    frame = renderer.render(np.zeros(N_EXPR, np.float32), np.zeros(N_POSE, np.float32))
+    faces = detect_faces(frame, max_faces=1)
+    if not faces:
+        raise NoFaceError("no face found in the avatar's own rest frame")
+    return faces[0].points
+
+
+def fit_track(
+    track: Track,
+    rig: FaceRig,
+    neutral: np.ndarray | None = None,
+    config: FitConfig | None = None,
+) -> Motion:
+    """A 30 FPS motion from tracked landmarks, against `rig`'s 52 shapes (carried onto the
+    subject's face). Without a `neutral`, the subject's is estimated from the track
+    (fit.estimate_neutral); pose is then relative to the subject's average head pose."""
+    config = config or FitConfig()
+    present = [p for p in track.points if p is not None]
+    found = len(present) / len(track.points)
+    if found < config.min_face_fraction:
+        raise NoFaceError(
+            f"{track.source}: a face was found in {len(present)} of {len(track.points)} "
+            f"frames ({found:.0%}); at least {config.min_face_fraction:.0%} are needed"
+        )
+    if found < 1.0:
+        log.info(
+            "%s: no face in %d frames; interpolated", track.source, len(track.points) - len(present)
+        )
+    if neutral is None:
+        neutral = estimate_neutral(present, rig.neutral, rig.basis)
+    fitter = Fitter(
+        neutral,
+        basis_in_frame_of(rig.neutral, rig.basis, neutral),
+        rest_of(rig.neutral, neutral),
+        config,
+        stable=rig.stable_points(STABLE_COUNT),
+    )
+    return fitter.fit(track.points, track.fps)

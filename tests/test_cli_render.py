@@ -1,0 +1,131 @@
+"""`stylecast render`, `stylecast motion` and `stylecast demo` end to end: the MP4 has the
+motion's frame count at 30 FPS and an audio stream when one is given."""
+
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pytest
+
+import stylecast.cli.render as render_cli
+from stylecast.cli import EXIT_INPUT, main
+from stylecast.engine.motion import Motion, load_motion, save_motion, scripted_motion
+from stylecast.engine.video import VideoReader, load_audio, probe
+
+
+class StubRenderer:
+    """Draws the jaw weight as brightness: enough to check frames arrive in order."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def render(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        frame = np.zeros((self.size, self.size, 3), np.uint8)
+        frame[:] = int(255 * expr[17])  # jawOpen
+        return frame
+
+
+@pytest.fixture
+def stub_renderer(monkeypatch):
+    monkeypatch.setattr(render_cli, "make_renderer", lambda avatar, size: StubRenderer(size))
+
+
+def write_wav(path, seconds: float, rate: int = 22_050) -> None:
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+
+
+def tiny_motion(frames: int = 20) -> Motion:
+    expr = np.zeros((frames, 52), np.float32)
+    expr[:, 17] = np.linspace(0, 1, frames)
+    return Motion(expr, np.zeros((frames, 6)))
+
+
+def test_render_writes_every_frame_at_30_fps_with_audio(tmp_path, stub_renderer, capsys):
+    save_motion(tmp_path / "m.npz", tiny_motion(20))
+    write_wav(tmp_path / "speech.wav", 2.0)  # longer than the motion: trimmed
+    out = tmp_path / "sub" / "out.mp4"
+    code = main(
+        ["render", str(tmp_path / "m.npz"), "-o", str(out), "--audio",
+         str(tmp_path / "speech.wav"), "--size", "64"]
+    )  # fmt: skip
+    assert code == 0
+    info = probe(out)
+    assert (info.width, info.height, info.fps, info.frames) == (64, 64, 30, 20)
+    assert info.audio_rate == 48_000
+    audio = load_audio(out, 16_000)
+    assert abs(len(audio) / 16_000 - 20 / 30) < 0.05  # trimmed to the motion's 0.67 s
+    with VideoReader(out) as reader:
+        brightness = [int(f.mean()) for f in reader]
+    assert brightness[0] < 10 and brightness[-1] > 245  # the jaw ramp, in order
+    assert "20 frames" in capsys.readouterr().out
+
+
+def test_render_pads_short_audio_and_reads_live_link_csv(tmp_path, stub_renderer, caplog):
+    save_motion(tmp_path / "m.csv", tiny_motion(45))
+    write_wav(tmp_path / "short.wav", 0.5)
+    out = tmp_path / "out.mp4"
+    with caplog.at_level("INFO"):
+        code = main(["render", str(tmp_path / "m.csv"), "-o", str(out), "--audio",
+                     str(tmp_path / "short.wav"), "--size", "64"])  # fmt: skip
+    assert code == 0
+    assert "padded with silence" in caplog.text
+    assert probe(out).frames == 45
+    assert abs(len(load_audio(out, 16_000)) / 16_000 - 1.5) < 0.05
+
+
+def test_render_without_audio_has_no_audio_stream(tmp_path, stub_renderer):
+    save_motion(tmp_path / "m.npz", tiny_motion(10))
+    out = tmp_path / "out.mp4"
+    assert main(["render", str(tmp_path / "m.npz"), "-o", str(out), "--size", "64"]) == 0
+    assert probe(out).audio_rate == 0 and probe(out).frames == 10
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["render", "-o", "x.mp4"], "give a MOTION"),
+        (["render", "absent.npz", "-o", "x.mp4"], "no such motion file"),
+        (["render", "m.npz", "-o", "x.avi"], ".mp4"),
+        (["render", "m.npz", "-o", "x.mp4", "--audio", "absent.wav"], "no such file"),
+    ],
+)
+def test_render_bad_input_exits_2_with_a_message(
+    tmp_path, stub_renderer, monkeypatch, capsys, argv, message
+):
+    monkeypatch.chdir(tmp_path)
+    save_motion(tmp_path / "m.npz", tiny_motion(5))
+    assert main(argv) == EXIT_INPUT
+    assert message in capsys.readouterr().err
+
+
+def test_render_size_must_be_even(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["render", "m.npz", "-o", "x.mp4", "--size", "257"])
+    assert exit_info.value.code == 2
+    assert "even" in capsys.readouterr().err
+
+
+def test_motion_script_and_convert(tmp_path):
+    assert main(["motion", "script", "-o", str(tmp_path / "s.npz"), "--seconds", "2"]) == 0
+    assert main(["motion", "convert", str(tmp_path / "s.npz"), "-o", str(tmp_path / "s.csv")]) == 0
+    back = load_motion(tmp_path / "s.csv")
+    np.testing.assert_allclose(back.expr, scripted_motion(2.0).expr, atol=1e-5)
+
+
+def test_demo_speaks_and_renders(tmp_path, stub_renderer, capsys):
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "-o", str(out), "--size", "64", "--text", "Hello there."]) == 0
+    info = probe(out)
+    assert info.frames > 20 and info.fps == 30
+    assert info.audio_rate == 48_000  # espeak-ng is installed by scripts/setup.sh
+    with VideoReader(out) as reader:
+        jaw = np.array([f.mean() / 255 for f in reader])
+    assert jaw.max() > 0.3  # the jaw follows the speech
+    assert str(out.resolve()) in capsys.readouterr().out
