@@ -24,6 +24,7 @@ import numpy as np
 
 from stylecast.engine.errors import InputError
 from stylecast.engine.face import INDEX
+from stylecast.training.visemes import N_CHANNELS
 
 EMOTIONS: tuple[str, ...] = (
     "neutral",
@@ -71,6 +72,7 @@ class Performer:
     loudness_gain: float  # 0.4 .. 1.5: how much louder speech opens the jaw wider
     teeth_show: float  # 0 .. 0.12: upper lip raise while speaking
     rest_face: MappingProxyType  # blendshape -> small offset: this face's resting expression
+    viseme_gains: tuple[float, ...]  # 0.7 .. 1.4 per visemes.CHANNELS: articulation habits
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,9 @@ def _make_performer(pid: int) -> Performer:
         loudness_gain=float(u(0.4, 1.5)),
         teeth_show=float(u(0.0, 0.12)),
         rest_face=MappingProxyType(rest_face),
+        viseme_gains=tuple(
+            float(g) for g in np.clip(np.exp(rng.normal(0, 0.2, N_CHANNELS)), 0.7, 1.4)
+        ),
     )
 
 
