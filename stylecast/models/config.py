@@ -294,6 +294,53 @@ class SAASConfig:
         return self.content.lookahead_frames  # 0 with the mel front end's own 0.2 s window
 
 
+MOUTH_INPUTS = ("blendshapes", "vertices")  # what the lip-sync discriminator's mouth side reads
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """The auxiliary networks of the losses: lip-sync, style and temporal discriminators."""
+
+    mouth_input: str = "blendshapes"  # "blendshapes": lower-face weights; "vertices": rig mouth
+    sync_frames: int = 5  # frames in one lip-sync window (167 ms)
+    sync_dim: int = 128  # lip-sync embedding width (cosine similarity is taken here)
+    point_channels: int = 64  # PointNet width per mouth vertex
+    channels: int = 128  # width of the 1-D convolution stacks
+    temporal_layers: int = 3  # stride-2 conv layers of the PatchGAN discriminators
+    n_styles: int = 32  # classes of the style discriminator
+
+    def __post_init__(self) -> None:
+        _check(self.mouth_input in MOUTH_INPUTS, f"mouth_input must be one of {MOUTH_INPUTS}")
+        _check(self.sync_frames >= 1, "sync_frames must be >= 1")
+        for name in ("sync_dim", "point_channels", "channels", "temporal_layers"):
+            _check(getattr(self, name) >= 1, f"{name} must be >= 1")
+        _check(self.n_styles >= 2, "n_styles must be >= 2")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights (StyleTalk's published values where it has one)."""
+
+    rec_weight: float = 88.0  # lambda_rec
+    l1_share: float = 0.1  # mu: L_rec = mu * L1 + (1 - mu) * (1 - SSIM)
+    ssim_window: int = 11  # frames in the 1-D SSIM window
+    pose_weight: float = 10.0  # L1 on pose (StyleTalk's regression head)
+    triplet_weight: float = 1.0  # lambda_trip
+    triplet_margin: float = 5.0  # margin of the triplet loss on style codes
+    sync_weight: float = 1.0  # lambda_sync (needs a trained lip-sync discriminator)
+    temporal_weight: float = 1.0  # lambda_tem (hinge GAN)
+    style_weight: float = 1.0  # lambda_style (needs a trained style discriminator)
+    vq_weight: float = 1.0  # weight of the VQ commitment/codebook loss
+    class_weight: float = 1.0  # style classification (SAAS multi-task extraction)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _check(value >= 0, f"{f.name} must be >= 0, got {value}")
+        _check(0.0 <= self.l1_share <= 1.0, "l1_share must be in [0, 1]")
+        _check(self.ssim_window >= 3 and self.ssim_window % 2 == 1, "ssim_window: odd >= 3")
+
+
 # ---------------------------------------------------------------- presets
 
 
@@ -356,6 +403,8 @@ def saas_config(preset: str = "default", frontend: str = "mel") -> SAASConfig:
 CONFIG_TYPES: dict[str, type] = {
     "StyleTalkConfig": StyleTalkConfig,
     "SAASConfig": SAASConfig,
+    "DiscriminatorConfig": DiscriminatorConfig,
+    "LossConfig": LossConfig,
 }
 
 
@@ -373,13 +422,16 @@ def _to_plain(value: object) -> object:
     return value
 
 
-def config_from_dict(data: dict) -> StyleTalkConfig | SAASConfig:
-    """Inverse of config_to_dict; raises FormatError naming any unknown or missing key."""
+def config_from_dict(data: dict, known: dict[str, type] | None = None) -> object:
+    """Inverse of config_to_dict; raises FormatError naming any unknown or missing key.
+
+    known: the config classes accepted by name (default CONFIG_TYPES)."""
+    known = CONFIG_TYPES if known is None else known
     if not isinstance(data, dict) or "type" not in data or "fields" not in data:
-        raise FormatError(f"a model config needs keys 'type' and 'fields', got {data!r:.200}")
-    cls = CONFIG_TYPES.get(data["type"])
+        raise FormatError(f"a config needs keys 'type' and 'fields', got {data!r:.200}")
+    cls = known.get(data["type"])
     if cls is None:
-        raise FormatError(f"unknown config type {data['type']!r}; known: {sorted(CONFIG_TYPES)}")
+        raise FormatError(f"unknown config type {data['type']!r}; known: {sorted(known)}")
     try:
         return _from_plain(cls, data["fields"], data["type"])
     except InputError as e:

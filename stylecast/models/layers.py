@@ -166,6 +166,8 @@ class VectorQuantizer(nn.Module):
     update="ema": the codebook is a buffer that follows the running mean of the vectors
     assigned to each code (training mode only); the loss is commitment * ||z - sg[q]||^2.
     update="loss": the codebook is a parameter and the loss adds ||sg[z] - q||^2.
+    In training, the first batch initialises the codebook from its own vectors and, with
+    EMA, codes that fall out of use are moved onto batch vectors.
     """
 
     def __init__(
@@ -184,6 +186,9 @@ class VectorQuantizer(nn.Module):
             self.register_buffer("embed_sum", init.clone())
         else:
             self.codebook = nn.Parameter(init)
+        # 0 until the first training batch replaces the random codes by its own vectors
+        # (random codes far from the encoder's outputs collapse onto one code).
+        self.register_buffer("initialised", torch.zeros(()))
 
     def nearest(self, z: Tensor) -> Tensor:
         """z (..., D) -> (...) int64 index of the nearest code (squared L2)."""
@@ -204,8 +209,12 @@ class VectorQuantizer(nn.Module):
             valid = torch.ones(indices.shape, dtype=torch.bool, device=z.device)
         weight = valid.to(z.dtype)[..., None]  # (..., 1)
         count = weight.sum().clamp(min=1.0)
+        if self.training and not bool(self.initialised):
+            self._init_from(z.detach(), valid)
+            indices = self.nearest(z.detach())
         if self.training and self.update == "ema":
             self._ema_update(z.detach(), indices, weight)
+            self._restart_dead(z.detach(), valid)
         quantized = self.lookup(indices)
         loss = self.commitment * (((z - quantized.detach()) ** 2) * weight).sum() / count
         if self.update == "loss":
@@ -215,6 +224,35 @@ class VectorQuantizer(nn.Module):
         perplexity = torch.exp(-(usage * torch.log(usage + 1e-10)).sum())
         quantized = z + (quantized - z).detach()  # straight-through
         return VQOutput(quantized, indices, loss, perplexity)
+
+    @torch.no_grad()
+    def _sample_vectors(self, z: Tensor, valid: Tensor, n: int) -> Tensor:
+        """n rows drawn from the valid vectors of z (with replacement), slightly jittered."""
+        pool = z.reshape(-1, z.shape[-1])[valid.reshape(-1)]
+        if len(pool) == 0:
+            return self.codebook[:n].clone()
+        pick = torch.randint(0, len(pool), (n,), device=z.device)
+        return pool[pick] + 0.01 * pool.std() * torch.randn(n, z.shape[-1], device=z.device)
+
+    @torch.no_grad()
+    def _init_from(self, z: Tensor, valid: Tensor) -> None:
+        self.codebook.data.copy_(self._sample_vectors(z, valid, self.n_codes))
+        if self.update == "ema":
+            self.embed_sum.copy_(self.codebook)
+            self.cluster_size.fill_(1.0)
+        self.initialised.fill_(1.0)
+
+    @torch.no_grad()
+    def _restart_dead(self, z: Tensor, valid: Tensor, threshold: float = 1e-3) -> None:
+        """Codes whose running use fell below `threshold` move onto batch vectors."""
+        dead = self.cluster_size < threshold
+        n_dead = int(dead.sum())
+        if n_dead == 0:
+            return
+        fresh = self._sample_vectors(z, valid, n_dead)
+        self.codebook[dead] = fresh
+        self.embed_sum[dead] = fresh
+        self.cluster_size[dead] = 1.0
 
     @torch.no_grad()
     def _ema_update(self, z: Tensor, indices: Tensor, weight: Tensor) -> None:

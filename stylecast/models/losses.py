@@ -1,0 +1,169 @@
+"""Losses of the two papers and the discriminators some of them need.
+
+- reconstruction: mu * L1 + (1 - mu) * (1 - SSIM), SSIM taken along time per coefficient
+  (StyleTalk eq. 8); `vertex_loss` for rig mouth vertices once the rig is plugged in.
+- triplet on style codes (margin 5).
+- VQ losses come out of `layers.VectorQuantizer`.
+- LipSyncDiscriminator: a mouth encoder (lower-face blendshapes, or rig mouth vertices
+  through a PointNet) vs an audio-window encoder (phoneme ids or log-mel); the cosine of
+  their embeddings is the sync score. Trained first on true vs shifted windows, then frozen.
+- StyleDiscriminator: a 1-D PatchGAN classifier of the style of a motion sequence.
+- TemporalDiscriminator: a 1-D PatchGAN real/fake critic over motion, hinge loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stylecast.models.config import ContentConfig, DiscriminatorConfig
+from stylecast.models.layers import FrameEncoder
+
+SSIM_C1 = 0.01**2  # SSIM stabilisers for data in a unit range (ARKit weights)
+SSIM_C2 = 0.03**2
+
+
+def ssim_1d(pred: Tensor, target: Tensor, window: int = 11) -> Tensor:
+    """Mean structural similarity along time: pred, target (B, T, C) -> () in [-1, 1].
+
+    Local statistics come from a uniform window of `window` frames (fewer when T is
+    shorter), per coefficient channel."""
+    x, y = pred.transpose(1, 2), target.transpose(1, 2)  # (B, C, T)
+    k = min(window, x.shape[-1])
+
+    def mean(v: Tensor) -> Tensor:
+        return F.avg_pool1d(v, k, stride=1)
+
+    mx, my = mean(x), mean(y)
+    vx = mean(x * x) - mx * mx
+    vy = mean(y * y) - my * my
+    cov = mean(x * y) - mx * my
+    ssim = ((2 * mx * my + SSIM_C1) * (2 * cov + SSIM_C2)) / (
+        (mx * mx + my * my + SSIM_C1) * (vx + vy + SSIM_C2)
+    )
+    return ssim.mean()
+
+
+def reconstruction_loss(pred: Tensor, target: Tensor, l1_share: float, window: int) -> Tensor:
+    """StyleTalk's L_rec = mu * L1 + (1 - mu) * (1 - SSIM) on (B, T, C) sequences."""
+    l1 = (pred - target).abs().mean()
+    return l1_share * l1 + (1.0 - l1_share) * (1.0 - ssim_1d(pred, target, window))
+
+
+def vertex_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean L2 distance between vertices: (B, T, V, 3) -> ()."""
+    return (pred - target).norm(dim=-1).mean()
+
+
+def triplet_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float) -> Tensor:
+    """max(0, |a - p| - |a - n| + margin), averaged: codes (B, D) -> ()."""
+    d_pos = (anchor - positive).norm(dim=-1)
+    d_neg = (anchor - negative).norm(dim=-1)
+    return torch.relu(d_pos - d_neg + margin).mean()
+
+
+def hinge_d_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """Discriminator hinge loss on patch scores."""
+    return torch.relu(1.0 - real).mean() + torch.relu(1.0 + fake).mean()
+
+
+def hinge_g_loss(fake: Tensor) -> Tensor:
+    """Generator hinge loss on patch scores of generated motion."""
+    return -fake.mean()
+
+
+def sync_probability(cosine: Tensor) -> Tensor:
+    """Sync score in (0, 1) from the embeddings' cosine (SyncNet: clamp at 0)."""
+    return cosine.clamp(min=1e-6, max=1.0 - 1e-6)
+
+
+def sync_d_loss(cosine: Tensor, in_sync: Tensor) -> Tensor:
+    """Binary cross-entropy of the sync score against labels (B,) float 1 = in sync."""
+    return F.binary_cross_entropy(sync_probability(cosine), in_sync)
+
+
+def sync_g_loss(cosine: Tensor) -> Tensor:
+    """-log P_sync of generated mouths against their audio."""
+    return -torch.log(sync_probability(cosine)).mean()
+
+
+def _temporal_stack(d_in: int, channels: int, layers: int) -> nn.Sequential:
+    """1-D PatchGAN body: stride-2 convolutions with LeakyReLU; (B, C, T) -> (B, ch, T')."""
+    mods: list[nn.Module] = []
+    for i in range(layers):
+        mods += [nn.Conv1d(d_in if i == 0 else channels, channels, 4, 2, 1), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*mods)
+
+
+class LipSyncDiscriminator(nn.Module):
+    """cosine(mouth embedding, audio embedding) over a window of sync_frames frames."""
+
+    def __init__(self, cfg: DiscriminatorConfig, content: ContentConfig, n_mouth: int) -> None:
+        """n_mouth: lower-face blendshapes read when cfg.mouth_input is "blendshapes"."""
+        super().__init__()
+        self.mouth_input = cfg.mouth_input
+        ch = cfg.channels
+        if cfg.mouth_input == "vertices":
+            self.points = nn.Sequential(
+                nn.Linear(3, cfg.point_channels), nn.ReLU(),
+                nn.Linear(cfg.point_channels, ch), nn.ReLU(),
+            )  # fmt: skip
+            mouth_width = ch
+        else:
+            mouth_width = n_mouth
+        self.mouth = nn.Sequential(
+            nn.Conv1d(mouth_width, ch, 3, padding=1), nn.ReLU(),
+            nn.Conv1d(ch, ch, 3, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.mouth_out = nn.Linear(ch, cfg.sync_dim)
+        self.audio_frame = FrameEncoder(content, ch)
+        self.audio = nn.Sequential(
+            nn.ReLU(), nn.Conv1d(ch, ch, 3, padding=1), nn.ReLU(),
+            nn.Conv1d(ch, ch, 3, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.audio_out = nn.Linear(ch, cfg.sync_dim)
+
+    def embed_mouth(self, mouth: Tensor) -> Tensor:
+        """(B, L, n_mouth) blendshapes or (B, L, V, 3) vertices -> (B, sync_dim)."""
+        if self.mouth_input == "vertices":
+            assert mouth.ndim == 4 and mouth.shape[-1] == 3, mouth.shape
+            mouth = self.points(mouth).amax(dim=2)  # PointNet: max over vertices
+        else:
+            assert mouth.ndim == 3, mouth.shape
+        h = self.mouth(mouth.transpose(1, 2)).mean(dim=-1)
+        return self.mouth_out(h)
+
+    def embed_audio(self, audio: Tensor) -> Tensor:
+        """(B, L) phoneme ids or (B, L, 16, 80) log-mel -> (B, sync_dim)."""
+        h = self.audio(self.audio_frame(audio).transpose(1, 2)).mean(dim=-1)
+        return self.audio_out(h)
+
+    def forward(self, mouth: Tensor, audio: Tensor) -> Tensor:
+        """-> (B,) cosine similarity in [-1, 1]."""
+        return F.cosine_similarity(self.embed_mouth(mouth), self.embed_audio(audio), dim=-1)
+
+
+class StyleDiscriminator(nn.Module):
+    """Style classifier over a motion sequence: (B, T, C) -> logits (B, n_styles)."""
+
+    def __init__(self, cfg: DiscriminatorConfig, d_in: int) -> None:
+        super().__init__()
+        self.body = _temporal_stack(d_in, cfg.channels, cfg.temporal_layers)
+        self.head = nn.Conv1d(cfg.channels, cfg.n_styles, 3, padding=1)
+
+    def forward(self, motion: Tensor) -> Tensor:
+        """Per-patch class logits, averaged over patches."""
+        return self.head(self.body(motion.transpose(1, 2))).mean(dim=-1)
+
+
+class TemporalDiscriminator(nn.Module):
+    """1-D PatchGAN critic: motion (B, T, C) -> patch scores (B, T')."""
+
+    def __init__(self, cfg: DiscriminatorConfig, d_in: int) -> None:
+        super().__init__()
+        self.body = _temporal_stack(d_in, cfg.channels, cfg.temporal_layers)
+        self.head = nn.Conv1d(cfg.channels, 1, 3, padding=1)
+
+    def forward(self, motion: Tensor) -> Tensor:
+        return self.head(self.body(motion.transpose(1, 2)))[:, 0]

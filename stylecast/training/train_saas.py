@@ -1,0 +1,153 @@
+"""SAAS training in three stages, each a resumable run of the shared loop:
+
+1. "style": the multi-task VQ style extractor (clip reconstruction, style classification,
+   triplet on style codes, VQ commitment).
+2. "expression": audio encoder + canonical/style branches with the extractor frozen;
+   reconstruction (L1 + SSIM) plus the frozen extractor's classification of the generated
+   motion (the paper's L_style1).
+3. "pose": pose VQ (reconstruction + commitment) and the next-code predictor
+   (cross-entropy, teacher forcing) on the frozen audio features and style codes.
+
+Each stage starts from the previous stage's checkpoint (run_dir/<stage>/last).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from stylecast.engine.errors import InputError
+from stylecast.models.checkpoint import load_model
+from stylecast.models.config import LossConfig, SAASConfig
+from stylecast.models.losses import reconstruction_loss, triplet_loss
+from stylecast.models.saas import SAAS
+from stylecast.training.loop import LAST, TrainConfig, run_training, step_optimizer
+from stylecast.training.synthetic import Batch, MotionDataset
+
+STAGES = ("style", "expression", "pose")
+
+
+def _masked_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    weight = valid[..., None].to(pred.dtype)
+    return ((pred - target).abs() * weight).sum() / (weight.sum() * pred.shape[-1]).clamp(min=1)
+
+
+class SAASTrainer:
+    """One SAAS training stage; `model` carries the weights of the stages before it."""
+
+    def __init__(
+        self,
+        cfg: SAASConfig,
+        train: TrainConfig,
+        stage: str,
+        losses: LossConfig | None = None,
+        model: SAAS | None = None,
+    ) -> None:
+        if stage not in STAGES:
+            raise InputError(f"SAAS stage must be one of {STAGES}, got {stage!r}")
+        torch.manual_seed(train.seed)
+        self.model_config = cfg
+        self.train_cfg = train
+        self.stage = stage
+        self.losses = losses or LossConfig()
+        self.frontend = cfg.content.frontend
+        self.model = model if model is not None else SAAS(cfg)
+        m = self.model
+        trained = {
+            "style": [m.style_extractor],
+            "expression": [m.audio_encoder, m.expression],
+            "pose": [m.pose_vq, m.pose_predictor],
+        }[stage]
+        m.requires_grad_(False)  # only this stage's modules learn
+        for module in trained:
+            module.requires_grad_(True)
+        self.params = [p for module in trained for p in module.parameters()]
+        self.aux: dict = {}
+        self.optimizers = {stage: torch.optim.Adam(self.params, lr=train.lr)}
+
+    def _check(self, batch: Batch) -> None:
+        n = self.model_config.style.n_styles
+        if int(batch.style.max()) >= n:
+            raise InputError(f"style id {int(batch.style.max())} >= the config's n_styles {n}")
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        self._check(batch)
+        self.model.eval()  # frozen parts: no dropout, no codebook updates
+        terms = getattr(self, f"_{self.stage}_terms")(batch)
+        loss = terms.pop("loss")
+        step_optimizer(self.optimizers[self.stage], loss, self.params, self.train_cfg.grad_clip)
+        return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
+
+    def _style_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+        w = self.losses
+        extractor = self.model.style_extractor.train()
+        ex = extractor(batch.clip, batch.clip_valid)
+        frames = batch.clip.shape[1]
+        rec = _masked_l1(ex.recon[:, :frames], batch.clip, batch.clip_valid)
+        cls = F.cross_entropy(ex.logits, batch.style)
+        pos = extractor(batch.positive, batch.positive_valid).code
+        neg = extractor(batch.negative, batch.negative_valid).code
+        trip = triplet_loss(ex.code, pos, neg, w.triplet_margin)
+        loss = rec + w.class_weight * cls + w.triplet_weight * trip + w.vq_weight * ex.vq_loss
+        return {"loss": loss, "rec": rec, "class": cls, "triplet": trip, "vq": ex.vq_loss,
+                "perplexity": ex.perplexity}  # fmt: skip
+
+    def _style_code(self, batch: Batch) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.extract_style(batch.clip, batch.clip_valid).code
+
+    def _expression_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+        w = self.losses
+        self.model.audio_encoder.train()
+        self.model.expression.train()
+        style = self._style_code(batch)
+        expr = self.model(batch.features, style)
+        rec = reconstruction_loss(expr, batch.expr, w.l1_share, w.ssim_window)
+        loss = w.rec_weight * rec
+        terms = {"rec": rec}
+        if w.style_weight > 0:  # the frozen extractor must recognise the generated style
+            clip = torch.cat([expr, batch.pose], dim=-1)[:, : self.model_config.style.max_frames]
+            valid = torch.ones(clip.shape[:2], dtype=torch.bool)
+            logits = self.model.extract_style(clip, valid).logits
+            terms["style"] = F.cross_entropy(logits, batch.style)
+            loss = loss + w.style_weight * terms["style"]
+        return {"loss": loss, **terms}
+
+    def _pose_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+        fpt = self.model_config.pose.frames_per_token
+        frames = batch.pose.shape[1] // fpt * fpt
+        if frames == 0:
+            raise InputError(f"windows of {batch.pose.shape[1]} frames hold no pose token")
+        self.model.pose_vq.train()
+        self.model.pose_predictor.train()
+        style = self._style_code(batch)
+        with torch.no_grad():
+            z = self.model.audio_encoder(batch.features)[:, :frames]
+        vq = self.model.pose_vq(batch.pose[:, :frames])
+        rec = (vq.recon - batch.pose[:, :frames]).abs().mean()
+        logits = self.model.pose_logits(z, style, vq.indices)  # (B, K, n_codes)
+        ce = F.cross_entropy(logits.flatten(0, 1), vq.indices.flatten())
+        loss = rec + self.losses.vq_weight * vq.loss + ce
+        return {"loss": loss, "rec": rec, "vq": vq.loss, "ce": ce, "perplexity": vq.perplexity}
+
+
+def train_saas(
+    run_dir: str | Path,
+    cfg: SAASConfig,
+    dataset: MotionDataset,
+    train: dict[str, TrainConfig],
+    losses: LossConfig | None = None,
+    progress: bool = True,
+) -> dict[str, dict[str, float]]:
+    """All stages in order (each resumable); returns each stage's last losses."""
+    run_dir = Path(run_dir)
+    model: SAAS | None = None
+    results = {}
+    for stage in STAGES:
+        trainer = SAASTrainer(cfg, train[stage], stage, losses, model)
+        results[stage] = run_training(run_dir / stage, trainer, dataset, train[stage],
+                                      progress=progress)  # fmt: skip
+        model, _, _ = load_model(run_dir / stage / LAST)
+    return results

@@ -1,0 +1,153 @@
+"""StyleTalk training: the lip-sync discriminator first, then the generator with the
+reconstruction, triplet, temporal-GAN and (frozen) lip-sync and style losses.
+
+    trainer = StyleTalkTrainer(styletalk_config("small"), TrainConfig(...))
+    run_training("runs/styletalk", trainer, dataset, train_cfg)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from stylecast.models.config import DiscriminatorConfig, LossConfig, StyleTalkConfig
+from stylecast.models.losses import (
+    LipSyncDiscriminator,
+    StyleDiscriminator,
+    TemporalDiscriminator,
+    hinge_d_loss,
+    hinge_g_loss,
+    reconstruction_loss,
+    sync_d_loss,
+    sync_g_loss,
+    triplet_loss,
+)
+from stylecast.models.styletalk import StyleTalk
+from stylecast.training.loop import TrainConfig, step_optimizer
+from stylecast.training.synthetic import Batch
+
+
+def sync_windows(
+    batch: Batch, lower_index: tuple[int, ...], frames: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Lip-sync discriminator examples from a batch: mouth (B, frames, n_lower), audio
+    features (B, frames, ...), label (B,) float; odd rows take audio shifted by at least
+    `frames` frames (out of sync), even rows the matching audio."""
+    b, length = batch.expr.shape[:2]
+    assert length >= 3 * frames, f"windows of {length} frames are too short for sync pairs"
+    start = torch.randint(frames, length - 2 * frames + 1, (b,), generator=generator)
+    shift = torch.randint(frames, 2 * frames, (b,), generator=generator)
+    sign = torch.where(torch.rand(b, generator=generator) < 0.5, -1, 1)
+    in_sync = (torch.arange(b) % 2 == 0).float()
+    audio_start = torch.where(
+        in_sync.bool(), start, (start + sign * shift).clamp(0, length - frames)
+    )
+    offsets = torch.arange(frames)
+    mouth_idx = start[:, None] + offsets  # (B, frames)
+    audio_idx = audio_start[:, None] + offsets
+    rows = torch.arange(b)[:, None]
+    mouth = batch.expr[rows, mouth_idx][..., list(lower_index)]
+    audio = batch.features[rows, audio_idx]
+    return mouth, audio, in_sync
+
+
+class LipSyncTrainer:
+    """Trains the lip-sync discriminator on true vs shifted (mouth, audio) windows."""
+
+    def __init__(self, cfg: StyleTalkConfig, disc: DiscriminatorConfig, train: TrainConfig):
+        torch.manual_seed(train.seed)
+        self.cfg = cfg
+        self.disc_cfg = disc
+        self.train_cfg = train
+        self.frontend = cfg.content.frontend
+        self.model = LipSyncDiscriminator(disc, cfg.content, len(cfg.motion.lower_index))
+        self.model_config = cfg  # the discriminator is saved with the model it serves
+        self.aux: dict = {}
+        self.optimizers = {"sync": torch.optim.Adam(self.model.parameters(), lr=train.lr)}
+        self.generator = torch.Generator().manual_seed(train.seed)
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        self.model.train()
+        mouth, audio, label = sync_windows(
+            batch, self.cfg.motion.lower_index, self.disc_cfg.sync_frames, self.generator
+        )
+        cosine = self.model(mouth, audio)
+        loss = sync_d_loss(cosine, label)
+        step_optimizer(
+            self.optimizers["sync"], loss, self.model.parameters(), self.train_cfg.grad_clip
+        )
+        accuracy = ((cosine > 0.5).float() == label).float().mean()
+        return {"loss": loss.item(), "accuracy": accuracy.item()}
+
+
+class StyleTalkTrainer:
+    """The generator step with a jointly trained temporal discriminator; the lip-sync and
+    style discriminators, when given, are frozen and only supply losses."""
+
+    def __init__(
+        self,
+        cfg: StyleTalkConfig,
+        train: TrainConfig,
+        losses: LossConfig | None = None,
+        disc: DiscriminatorConfig | None = None,
+        sync_d: LipSyncDiscriminator | None = None,
+        style_d: StyleDiscriminator | None = None,
+    ) -> None:
+        torch.manual_seed(train.seed)
+        self.model_config = cfg
+        self.train_cfg = train
+        self.losses = losses or LossConfig()
+        self.disc_cfg = disc or DiscriminatorConfig()
+        self.frontend = cfg.content.frontend
+        self.model = StyleTalk(cfg)
+        self.temporal = TemporalDiscriminator(self.disc_cfg, cfg.motion.n_expr)
+        self.aux = {"temporal": self.temporal}
+        self.optimizers = {
+            "model": torch.optim.Adam(self.model.parameters(), lr=train.lr),
+            "temporal": torch.optim.Adam(self.temporal.parameters(), lr=train.lr),
+        }
+        self.sync_d = sync_d
+        self.style_d = style_d
+        for frozen in (sync_d, style_d):
+            if frozen is not None:
+                frozen.eval().requires_grad_(False)
+        self.generator = torch.Generator().manual_seed(train.seed)
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        w = self.losses
+        model = self.model.train()
+        style = model.encode_style(batch.clip, batch.clip_valid)
+        out = model(batch.features, style)
+        rec = reconstruction_loss(out.expr, batch.expr, w.l1_share, w.ssim_window)
+        pose = (out.pose - batch.pose).abs().mean()
+        trip = triplet_loss(
+            style,
+            model.encode_style(batch.positive, batch.positive_valid),
+            model.encode_style(batch.negative, batch.negative_valid),
+            w.triplet_margin,
+        )
+        terms = {"rec": rec, "pose": pose, "triplet": trip}
+        loss = w.rec_weight * rec + w.pose_weight * pose + w.triplet_weight * trip
+        if w.temporal_weight > 0:
+            terms["temporal_g"] = hinge_g_loss(self.temporal(out.expr))
+            loss = loss + w.temporal_weight * terms["temporal_g"]
+        if self.sync_d is not None and w.sync_weight > 0:
+            generated = Batch(**{**batch.__dict__, "expr": out.expr})
+            mouth, audio, label = sync_windows(
+                generated, self.model_config.motion.lower_index, self.disc_cfg.sync_frames,
+                self.generator,
+            )  # fmt: skip
+            keep = label.bool()  # only in-sync pairs: generated mouths should match audio
+            terms["sync"] = sync_g_loss(self.sync_d(mouth[keep], audio[keep]))
+            loss = loss + w.sync_weight * terms["sync"]
+        if self.style_d is not None and w.style_weight > 0:
+            terms["style"] = F.cross_entropy(self.style_d(out.expr), batch.style)
+            loss = loss + w.style_weight * terms["style"]
+        clip = self.train_cfg.grad_clip
+        step_optimizer(self.optimizers["model"], loss, self.model.parameters(), clip)
+        if w.temporal_weight > 0:
+            d_loss = hinge_d_loss(self.temporal(batch.expr), self.temporal(out.expr.detach()))
+            step_optimizer(self.optimizers["temporal"], d_loss, self.temporal.parameters(), clip)
+            terms["temporal_d"] = d_loss
+        return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
