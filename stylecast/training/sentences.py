@@ -157,6 +157,11 @@ def generate_sentences(n: int = 3000, seed: int = 0) -> list[str]:
     """N distinct sentences, the first chosen greedily for phoneme and diphone coverage."""
     if n < 1:
         raise InputError(f"number of sentences must be >= 1, got {n}")
+    return list(_generate(n, seed))
+
+
+@lru_cache(maxsize=4)
+def _generate(n: int, seed: int) -> tuple[str, ...]:
     lex = lexicon()
     rng = random.Random(seed)
     function = list(lex.words[:N_FUNCTION_WORDS])
@@ -192,7 +197,7 @@ def generate_sentences(n: int = 3000, seed: int = 0) -> list[str]:
         uncovered -= units[i]
     rest = [i for i in range(len(pool)) if not taken[i]]
     rng.shuffle(rest)
-    return [pool[i] for i in chosen + rest[: n - len(chosen)]]
+    return tuple(pool[i] for i in chosen + rest[: n - len(chosen)])
 
 
 @dataclass(frozen=True)
