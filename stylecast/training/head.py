@@ -61,15 +61,15 @@ def head_pose(
 
     # sway at the performer's rhythm: a few partials with random phases
     sway = np.zeros((n_frames, 3))
-    for axis, deg in enumerate((0.6, 1.6, 1.1)):
+    for axis, deg in enumerate((0.6, 1.4, 1.0)):
         for _ in range(3):
-            f = p.head_rhythm_hz * speed * rng.uniform(0.7, 1.3)
+            f = p.head_rhythm_hz * speed * rng.uniform(0.8, 1.2)
             sway[:, axis] += np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) * deg / 3
     rot += sway * DEG * amp * (0.5 + 0.8 * speaking)[:, None]
 
     # speech jitter (quick, small) only while speaking
-    jitter = smooth_noise(rng, n_frames, 0.12 / speed, 3) * np.array([0.9, 1.2, 0.5]) * DEG
-    rot += jitter * amp * speaking[:, None]
+    jitter = smooth_noise(rng, n_frames, 0.12 / speed, 3) * np.array([0.6, 0.8, 0.4]) * DEG
+    rot += jitter * np.sqrt(amp) * speaking[:, None]
 
     # nods on emphasised stressed syllables
     nod_gain = p.nod_gain * style.mix(style.profile.nod) * np.sqrt(amp)

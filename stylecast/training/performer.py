@@ -45,6 +45,7 @@ from stylecast.training.upper_face import (
 )
 from stylecast.training.visemes import CH, N_CHANNELS, VOWELS, coarticulate, to_arkit
 
+JAW_MAX = 0.7  # jawOpen saturates softly towards this (a wide-open shout)
 PAUSE_MIN_S = 0.15  # silences at least this long inside an utterance count as pauses
 LIP_CHANNELS = ("close", "press", "roll_lower", "roll_upper", "lower_down", "upper_up",
                 "stretch", "spread", "shrug_lower", "shrug_upper")  # fmt: skip
@@ -158,6 +159,7 @@ def _mouth(
     dev[:, [CH[c] for c in LIP_CHANNELS]] *= lip_gain
     dev[:, [CH["funnel"], CH["pucker"]]] *= art
     ch = rest + dev
+    ch[:, CH["jaw"]] = JAW_MAX * np.tanh(ch[:, CH["jaw"]] / JAW_MAX)  # gains stack; cap softly
     ch[:, CH["upper_up"]] += p.teeth_show * speaking
 
     # hard contacts, whatever the neighbours and gains did

@@ -124,7 +124,8 @@ class LinearDiscriminant:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    accuracy: dict[str, float]  # label -> held-out-sentence accuracy
+    accuracy: dict[str, float]  # label -> held-out-sentence accuracy, all features
+    dynamics_accuracy: dict[str, float]  # the same without the per-channel means
     chance: dict[str, float]  # label -> 1 / number of classes
     n_train: int  # clips fitted
     n_test: int  # clips scored
@@ -137,7 +138,9 @@ def probe(
     seed: int = 0,
 ) -> ProbeResult:
     """Perform every speech item in every style, fit on train_speech clips, score on
-    test_speech clips (different sentences): accuracy for performer, emotion, style id."""
+    test_speech clips (different sentences): accuracy for performer, emotion, style id,
+    with all features and with the dynamics alone (std and velocity, no means: a style
+    must show in how the face moves, not only in where it rests)."""
 
     def featurise(items: Sequence[Speech], offset: int) -> tuple[np.ndarray, np.ndarray]:
         feats, labels = [], []
@@ -149,9 +152,12 @@ def probe(
 
     x_tr, y_tr = featurise(train_speech, 0)
     x_te, y_te = featurise(test_speech, 1000)
-    acc, chance = {}, {}
+    acc, dyn, chance = {}, {}, {}
+    n_channels = x_tr.shape[1] // 3
     for col, name in enumerate(("performer", "emotion", "style")):
         model = LinearDiscriminant().fit(x_tr, y_tr[:, col])
         acc[name] = float(np.mean(model.predict(x_te) == y_te[:, col]))
+        model = LinearDiscriminant().fit(x_tr[:, n_channels:], y_tr[:, col])
+        dyn[name] = float(np.mean(model.predict(x_te[:, n_channels:]) == y_te[:, col]))
         chance[name] = 1.0 / len(np.unique(y_tr[:, col]))
-    return ProbeResult(acc, chance, len(x_tr), len(x_te))
+    return ProbeResult(acc, dyn, chance, len(x_tr), len(x_te))

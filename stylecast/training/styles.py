@@ -63,7 +63,7 @@ class Performer:
     blink_rate: float  # 6 .. 32 blinks per minute
     blink_duration_s: float  # 0.16 .. 0.30 s, close + open
     head_amplitude: float  # 0.45 .. 1.7: gain on all head motion
-    head_rhythm_hz: float  # 0.15 .. 0.6: dominant sway frequency
+    head_rhythm_hz: float  # 0.12 .. 0.45: dominant sway frequency
     nod_gain: float  # 0.3 .. 1.6: how much stressed syllables nod the head
     head_bias: tuple[float, float, float]  # mean (pitch, yaw, roll), radians, a few degrees
     brow_activity: float  # 0.2 .. 1.5: brow movement with stress and loudness
@@ -72,7 +72,7 @@ class Performer:
     loudness_gain: float  # 0.4 .. 1.5: how much louder speech opens the jaw wider
     teeth_show: float  # 0 .. 0.12: upper lip raise while speaking
     rest_face: MappingProxyType  # blendshape -> small offset: this face's resting expression
-    viseme_gains: tuple[float, ...]  # 0.7 .. 1.4 per visemes.CHANNELS: articulation habits
+    viseme_gains: tuple[float, ...]  # 0.75 .. 1.3 per visemes.CHANNELS: articulation habits
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ EMOTION_PROFILES: dict[str, EmotionProfile] = {
     ),
     "sad": EmotionProfile(
         "sad",
-        _offsets(**_both("mouthFrown", 0.42), browInnerUp=0.55, **_both("browDown", 0.08),
+        _offsets(**_both("mouthFrown", 0.5), browInnerUp=0.65, **_both("browDown", 0.08),
                  mouthShrugLower=0.22, **_both("eyeBlink", 0.18),
                  **_both("eyeLookDown", 0.12), **_both("mouthPress", 0.08)),
         articulation=0.78, jaw=0.8, speed=0.6, head_amplitude=0.5, head_speed=0.6, nod=0.5,
@@ -217,7 +217,7 @@ def _make_performer(pid: int) -> Performer:
         blink_rate=float(np.clip(np.exp(rng.normal(np.log(15.0), 0.4)), 6.0, 32.0)),
         blink_duration_s=float(u(0.16, 0.30)),
         head_amplitude=float(np.exp(u(np.log(0.45), np.log(1.7)))),
-        head_rhythm_hz=float(u(0.15, 0.6)),
+        head_rhythm_hz=float(u(0.12, 0.45)),
         nod_gain=float(u(0.3, 1.6)),
         head_bias=(float(u(-0.05, 0.05)), float(u(-0.06, 0.06)), float(u(-0.05, 0.05))),
         brow_activity=float(u(0.2, 1.5)),
@@ -227,7 +227,7 @@ def _make_performer(pid: int) -> Performer:
         teeth_show=float(u(0.0, 0.12)),
         rest_face=MappingProxyType(rest_face),
         viseme_gains=tuple(
-            float(g) for g in np.clip(np.exp(rng.normal(0, 0.2, N_CHANNELS)), 0.7, 1.4)
+            float(g) for g in np.clip(np.exp(rng.normal(0, 0.15, N_CHANNELS)), 0.75, 1.3)
         ),
     )
 
