@@ -161,6 +161,7 @@ class PhoneRecognizer:
         if self._in_utt:
             self._decoder.end_utt()
             self._in_utt = False
+        self._decoder.reinit_feat()  # fresh noise estimate and feature buffers
         self._decoder.set_cmn(self._initial_cmn)
         self._new_segment()
 
