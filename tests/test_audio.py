@@ -225,3 +225,8 @@ def test_flush_ends_the_segment_and_reset_forgets(clip, whole):
     assert again[0].index == 0 and len(again) == len(whole.phonemes)
     np.testing.assert_allclose(as_arrays(again)[0], whole.mel, atol=1e-5)
     assert front.flush() == [] and front.push(np.zeros(0, np.int16), 16_000) == []
+    # a front end reused for whole utterances answers as a fresh one
+    front.push(speechlike(0.5, seed=5), SAMPLE_RATE)
+    reused = audio.features_for_audio(clip, front=front)
+    np.testing.assert_allclose(reused.mel, whole.mel, atol=1e-5)
+    assert np.array_equal(reused.phonemes, whole.phonemes)

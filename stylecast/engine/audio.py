@@ -262,12 +262,18 @@ def features_for_audio(
     audio: np.ndarray,
     sample_rate: int = SAMPLE_RATE,
     phoneme_lookahead: int = PHONEME_LOOKAHEAD,
+    front: AudioFrontEnd | None = None,
 ) -> AudioFeatures:
     """A whole utterance -> its features, exactly as a live stream of it would give them.
 
     audio: (S,) float32 in [-1, 1] (or int16, stereo; as `push`) -> mel (T, 16, 80),
-    phonemes (T,), prosody (T, 3), with T = ceil(S · 30 / sample_rate).
+    phonemes (T,), prosody (T, 3), with T = ceil(S · 30 / sample_rate). Pass `front` to
+    reuse a front end across utterances (it is reset first; loading the recognizer costs
+    ~0.1 s); its own phoneme look-ahead then applies.
     """
-    front = AudioFrontEnd(phoneme_lookahead)
+    if front is None:
+        front = AudioFrontEnd(phoneme_lookahead)
+    else:
+        front.reset()
     batch = _concat(front.push_batch(audio, sample_rate), front.flush_batch())
     return AudioFeatures(batch.mel, batch.phonemes, batch.prosody)
