@@ -1,0 +1,319 @@
+"""The real-time renderer: an avatar bundle + (expr[52], pose[6]) -> an RGB frame.
+
+    renderer = Renderer(load_avatar("default"), size=512)
+    frame = renderer.render(expr, pose)                 # (512, 512, 3) uint8
+    frames = renderer.render_batch(exprs, poses)        # (B, 512, 512, 3) uint8
+    renderer.close()
+
+A 2D warp of the portrait, drawn by OpenGL (moderngl, headless EGL: Mesa llvmpipe on a
+CPU, the GPU's EGL where there is one). Per frame the CPU deforms the 478 rig points
+(one 52 x 1434 matmul), poses and projects them with the avatar's rest pose, moves the
+frame-mesh ring by its motion weights, and uploads ~1,000 vertices; the GPU draws:
+
+1. the frame mesh outside the face (hair, neck, background), no depth test;
+2. the mouth interior (cavity, tongue, lower teeth on the jaw, upper teeth on the skull)
+   and the eyeballs (the iris slides with the gaze), painter's order;
+3. the face mesh over them with a depth test (it has holes at the mouth and eyes, so the
+   interior shows through exactly where the lips part and the lids open);
+4. the tongue's front half again, on top, when it is out (so it lies over the lower lip).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stylecast.engine.avatar import Avatar
+from stylecast.engine.errors import BackendError, InputError
+from stylecast.engine.face import INDEX, N_EXPR, N_POSE, rotation_matrix
+
+EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
+DEPTH_RANGE = 6.0  # canonical depth units mapped onto the depth buffer's [-1, 1]
+# tongueOut = 1 moves a tongue vertex by
+#   (0, TONGUE_RISE w + TONGUE_HANG max(0, 2 w - 1)^2, -TONGUE_REACH min(1, 1.8 w)),
+# w = 1 at the tip, 0 at the back: it rises over the lower teeth, comes out between the
+# lips and its front half curls down over the lower lip, facing the camera.
+TONGUE_REACH, TONGUE_RISE, TONGUE_HANG = 0.6, -0.3, 0.32
+CAVITY_INNER = 0.55  # the cavity's inner ring, as a fraction of the lip opening
+
+_VERTEX = """
+#version 330
+in vec3 in_pos;
+in vec4 in_attr;
+out vec4 v_attr;
+void main() {
+    gl_Position = vec4(in_pos, 1.0);
+    v_attr = in_attr;
+}
+"""
+_TEXTURED = """
+#version 330
+uniform sampler2D tex;
+in vec4 v_attr;
+out vec4 f_color;
+void main() {
+    f_color = vec4(texture(tex, v_attr.xy).rgb, 1.0);
+}
+"""
+_COLOURED = """
+#version 330
+in vec4 v_attr;
+out vec4 f_color;
+void main() {
+    vec3 c = v_attr.rgb;
+    if (v_attr.w >= 0.0) {  // teeth: darker gaps between neighbours
+        float f = fract(v_attr.w);
+        float g = smoothstep(0.0, 0.1, f) * smoothstep(1.0, 0.9, f);
+        c *= mix(0.72, 1.0, g);
+    }
+    f_color = vec4(c, 1.0);
+}
+"""
+
+
+def create_context():
+    """A headless OpenGL 3.3 context through EGL; BackendError naming the packages when
+    none can be made."""
+    try:
+        import moderngl
+    except ImportError as e:
+        raise BackendError(f"moderngl is not installed ({e}); pip install moderngl") from e
+    try:
+        return moderngl.create_standalone_context(backend="egl")
+    except Exception as e:  # moderngl raises plain Exception for a missing EGL/driver
+        raise BackendError(
+            f"cannot create a headless OpenGL context through EGL ({e}); on Debian/Ubuntu "
+            f"install: apt-get install {EGL_PACKAGES}"
+        ) from e
+
+
+class Renderer:
+    """Renders one avatar. Not thread-safe: use one Renderer per thread."""
+
+    def __init__(self, avatar: Avatar, size: int | None = None) -> None:
+        self.avatar = avatar
+        self.size = int(size or avatar.size)
+        if not 16 <= self.size <= 4096:
+            raise InputError(f"render size {self.size} px is out of range; use 16..4096")
+        rig = avatar.rig
+        self._neutral = rig.neutral.astype(np.float32)
+        self._basis = rig.basis.reshape(N_EXPR, -1).astype(np.float32)  # (52, 1434)
+        self._px = self.size / avatar.size  # output pixels per avatar pixel
+        self._build_geometry()
+        self._ctx = None
+        self._ctx = create_context()
+        self._build_gl()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _build_geometry(self) -> None:
+        a = self.avatar
+        g = a.rig.groups
+        self._inner = g["lips_inner"]
+        self._iris = (int(g["iris_right"][0]), int(g["iris_left"][0]))
+        n_face, n_ring = 478, len(a.ring_vertices)
+        parts = [*a.eyes, a.teeth_upper, a.teeth_lower, a.tongue]
+        offsets, o = [], n_face + n_ring
+        for p in parts:
+            offsets.append(o)
+            o += len(p.vertices)
+        k = len(self._inner)
+        self._cavity_offset = o
+        self._n_vertices = o + 2 * k + 1
+        self._slices = {
+            "frame": slice(0, n_face + n_ring),
+            "eye_right": slice(offsets[0], offsets[1]),
+            "eye_left": slice(offsets[1], offsets[2]),
+            "teeth_upper": slice(offsets[2], offsets[3]),
+            "teeth_lower": slice(offsets[3], offsets[4]),
+            "tongue": slice(offsets[4], o),
+            "cavity": slice(o, self._n_vertices),
+        }
+        attr = np.zeros((self._n_vertices, 4), np.float32)
+        attr[:n_face, :2] = a.face_uv
+        attr[n_face : n_face + n_ring, :2] = a.ring_uv
+        for p, off in zip(parts, offsets, strict=True):
+            attr[off : off + len(p.vertices)] = p.attrib
+        rim, back = a.cavity_color
+        attr[o : o + k, :3] = rim
+        attr[o + k : o + 2 * k, :3] = 0.5 * (rim + back)
+        attr[o + 2 * k, :3] = back
+        attr[o:, 3] = -1.0
+        self._attr = attr
+        self._gaze = [a.eyes[0].attrib[:, 2:3], a.eyes[1].attrib[:, 2:3]]
+        tz = a.tongue.vertices[:, 2]
+        w = ((tz.max() - tz) / max(tz.max() - tz.min(), 1e-6))[:, None]  # 1 at the tip
+        self._tongue_out = np.concatenate(
+            [
+                np.zeros_like(w),
+                TONGUE_RISE * w + TONGUE_HANG * np.maximum(0.0, 2 * w - 1) ** 2,
+                -TONGUE_REACH * np.minimum(1.0, 1.8 * w),
+            ],
+            axis=1,
+        ).astype(np.float32)
+        cav = []
+        for i in range(k):
+            j = (i + 1) % k
+            cav += [(i, j, k + j), (i, k + j, k + i), (k + i, k + j, 2 * k)]
+        self._indices = {
+            "ring": a.ring_triangles,
+            "face": a.rig.triangles,
+            "cavity": np.array(cav, np.int32) + o,
+            "eye_right": a.eyes[0].triangles + offsets[0],
+            "eye_left": a.eyes[1].triangles + offsets[1],
+            "teeth_upper": a.teeth_upper.triangles + offsets[2],
+            "teeth_lower": a.teeth_lower.triangles + offsets[3],
+            "tongue": a.tongue.triangles + offsets[4],
+            # The tongue's front half, drawn over the lips when it is out.
+            "tongue_tip": a.tongue.triangles[(w[a.tongue.triangles, 0] > 0.45).all(1)] + offsets[4],
+        }
+        self._pos = np.zeros((self._n_vertices, 3), np.float32)
+        self._weight = np.concatenate([np.ones(n_face, np.float32), a.ring_weight])
+
+    def _build_gl(self) -> None:
+        ctx = self._ctx
+        s = self.size
+        self._fbo = ctx.framebuffer(
+            color_attachments=[ctx.renderbuffer((s, s), components=4)],
+            depth_attachment=ctx.depth_renderbuffer((s, s)),
+        )
+        img = self.avatar.image
+        self._tex_face = ctx.texture((img.shape[1], img.shape[0]), 3, np.ascontiguousarray(img))
+        atlas = self.avatar.eye_atlas
+        self._tex_eyes = ctx.texture(
+            (atlas.shape[1], atlas.shape[0]), 3, np.ascontiguousarray(atlas)
+        )
+        for t in (self._tex_face, self._tex_eyes):
+            t.filter = (ctx.LINEAR, ctx.LINEAR)
+            t.repeat_x = t.repeat_y = False
+        self._prog_tex = ctx.program(vertex_shader=_VERTEX, fragment_shader=_TEXTURED)
+        self._prog_col = ctx.program(vertex_shader=_VERTEX, fragment_shader=_COLOURED)
+        self._vbo_pos = ctx.buffer(reserve=self._pos.nbytes, dynamic=True)
+        self._vbo_attr = ctx.buffer(self._attr.tobytes())
+        self._vaos = {}
+        for name, idx in self._indices.items():
+            prog = (
+                self._prog_tex
+                if name in ("ring", "face", "eye_right", "eye_left")
+                else (self._prog_col)
+            )
+            ibo = ctx.buffer(np.ascontiguousarray(idx, np.int32).tobytes())
+            self._vaos[name] = ctx.vertex_array(
+                prog,
+                [(self._vbo_pos, "3f", "in_pos"), (self._vbo_attr, "4f", "in_attr")],
+                index_buffer=ibo,
+                index_element_size=4,
+            )
+        self._readback = bytearray(s * s * 3)
+
+    # ------------------------------------------------------------------ per frame
+
+    def vertices(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        """(V, 3) float32 clip-space positions of every vertex for one frame (what render
+        draws); exposed for tests and for callers that want the projected landmarks:
+        the first 478 rows are the face points."""
+        e = np.clip(np.asarray(expr, np.float32), 0.0, 1.0)
+        p = np.asarray(pose, np.float64)
+        if e.shape != (N_EXPR,) or p.shape != (N_POSE,):
+            raise InputError(f"expected expr (52,) and pose (6,), got {e.shape} and {p.shape}")
+        a, rest = self.avatar, self.avatar.rest
+        face = self._neutral + (e @ self._basis).reshape(478, 3)  # (478, 3) canonical
+        moved = face - self._neutral
+        ring = a.ring_vertices + a.ring_follow[:, None] * moved[a.ring_parent]
+        frame = np.concatenate([face, ring])  # (478 + R, 3)
+        rot = rotation_matrix(*p[:3])
+        t = p[3:6]
+        # One rigid transform, canonical -> image pixels: scale * R0 (R v + t) + t0.
+        m = rest.scale * rest.rotation @ rot  # (3, 3)
+        c = rest.scale * rest.rotation @ t + rest.translation
+        m0, c0 = rest.scale * rest.rotation, rest.translation
+
+        out = self._pos
+        posed = frame @ m.T + c
+        still = frame @ m0.T + c0
+        w = self._weight[:, None]
+        sl = self._slices["frame"]
+        out[sl, :2] = still[:, :2] + w * (posed[:, :2] - still[:, :2])
+        out[sl, 2] = posed[:, 2]
+        # Eyeballs: rigid with the skull, iris vertices slide with the gaze.
+        for k, name in enumerate(("eye_right", "eye_left")):
+            iris = self._iris[k]
+            v = a.eyes[k].vertices + self._gaze[k] * moved[iris]
+            out[self._slices[name]] = v @ m.T + c
+        out[self._slices["teeth_upper"]] = a.teeth_upper.vertices @ m.T + c
+        jr, jt = a.rig.jaw.transform(e)
+        piv = a.rig.jaw.pivot
+        mj = m @ jr
+        cj = m @ (piv + jt - jr @ piv) + c
+        out[self._slices["teeth_lower"]] = a.teeth_lower.vertices @ mj.T + cj
+        tongue = a.tongue.vertices + e[INDEX["tongueOut"]] * self._tongue_out
+        out[self._slices["tongue"]] = tongue @ mj.T + cj
+        # Cavity: the lip opening itself, then an inner ring and a centre pushed back.
+        rim = face[self._inner]
+        centre = rim.mean(0) + np.array([0.0, 0.0, 0.35])
+        inner = centre + CAVITY_INNER * (rim - centre) + np.array([0.0, 0.0, 0.15])
+        cav = np.concatenate([rim + np.array([0.0, 0.0, 0.02]), inner, centre[None]])
+        out[self._slices["cavity"]] = cav @ m.T + c
+        # Image pixels -> clip space (y down in the image = row 0 first in the read-back).
+        scale = 2.0 * self._px / self.size
+        out[:, :2] = out[:, :2] * scale - 1.0
+        out[:, 2] = (out[:, 2] - rest.translation[2]) / (rest.scale * DEPTH_RANGE)
+        return out
+
+    def render(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        """One frame: expr (52,) ARKit weights in [0, 1], pose (6,) (pitch, yaw, roll in
+        radians; tx, ty, tz in inter-ocular units, relative to the rest pose).
+        Returns (size, size, 3) uint8 RGB."""
+        frame = np.empty((self.size, self.size, 3), np.uint8)
+        self._draw(expr, pose, frame)
+        return frame
+
+    def render_batch(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        """expr (B, 52), pose (B, 6) -> (B, size, size, 3) uint8."""
+        expr = np.asarray(expr)
+        pose = np.asarray(pose)
+        if expr.ndim != 2 or pose.ndim != 2 or len(expr) != len(pose):
+            raise InputError(
+                f"expected expr (B, 52) and pose (B, 6), got {expr.shape}, {pose.shape}"
+            )
+        out = np.empty((len(expr), self.size, self.size, 3), np.uint8)
+        for i in range(len(expr)):
+            self._draw(expr[i], pose[i], out[i])
+        return out
+
+    def _draw(self, expr: np.ndarray, pose: np.ndarray, out: np.ndarray) -> None:
+        if self._ctx is None:
+            raise RuntimeError("Renderer is closed")
+        pos = self.vertices(expr, pose)
+        ctx = self._ctx
+        self._vbo_pos.write(pos.tobytes())
+        self._fbo.use()
+        self._fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
+        ctx.disable(ctx.DEPTH_TEST)
+        self._tex_face.use(0)
+        self._vaos["ring"].render()
+        tongue_out = float(np.asarray(expr)[INDEX["tongueOut"]]) > 0.05
+        for name in ("cavity", "tongue", "teeth_lower", "teeth_upper"):
+            self._vaos[name].render()
+        self._tex_eyes.use(0)
+        self._vaos["eye_right"].render()
+        self._vaos["eye_left"].render()
+        ctx.enable(ctx.DEPTH_TEST)
+        self._tex_face.use(0)
+        self._vaos["face"].render()
+        if tongue_out:
+            ctx.disable(ctx.DEPTH_TEST)
+            self._vaos["tongue_tip"].render()
+        self._fbo.read_into(self._readback, components=3, alignment=1)
+        out[...] = np.frombuffer(self._readback, np.uint8).reshape(self.size, self.size, 3)
+
+    def close(self) -> None:
+        """Release the OpenGL context. Safe to call twice."""
+        if self._ctx is not None:
+            self._ctx.release()
+            self._ctx = None
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
