@@ -1,7 +1,7 @@
 """Benchmark of the procedural performer: are styles told apart from motion alone, on
 sentences never seen when fitting? And what does a second of speech cost?
 
-    python bench/bench_performer.py [--runs 3] [--train 4] [--test 2] [--styles all|train]
+    python -m bench.bench_performer [--runs 3] [--train 4] [--test 2]
 
 For every style, the performer speaks `--train` sentences (fit) and `--test` other
 sentences (scored); a shrunk LDA on per-clip motion statistics (training/style_probe.py)

@@ -218,6 +218,16 @@ def test_perform_an_utterance_and_speed():
     assert per_second < 0.02, f"{per_second * 1e3:.1f} ms per second of speech"
 
 
+@pytest.mark.parametrize(
+    "phones, n",
+    [((), 30), ((), 1), ((Phone("AA", 0.0, 0.5),), 3), ((Phone("M", 0.9, 2.0),), 30)],
+)
+def test_degenerate_inputs_give_a_rest_face(phones, n):
+    m = perform_phones(phones, n, np.full(n, -30.0), style(5), np.random.default_rng(0))
+    assert m.expr.shape == (n, N_EXPR) and m.pose.shape == (n, N_POSE)
+    assert np.isfinite(m.expr).all() and np.isfinite(m.pose).all()
+
+
 def test_bad_input_is_an_input_error():
     s = style(0)
     rng = np.random.default_rng(0)

@@ -47,6 +47,11 @@ def test_ids_round_trip_and_are_stable():
     assert style(24 * 5 + 3 * 2 + 2).emotion == "sad"
 
 
+def test_styles_are_hashable_by_id():
+    assert len({style(3), style(3), style(4)}) == 2
+    assert {style_for(2, "sad", 1): "x"}[style(style_id_of(2, "sad", 1))] == "x"
+
+
 def test_performers_are_deterministic_and_different():
     a, b = performer(5), performer(5)
     assert a == b

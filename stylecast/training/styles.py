@@ -74,6 +74,9 @@ class Performer:
     rest_face: MappingProxyType  # blendshape -> small offset: this face's resting expression
     viseme_gains: tuple[float, ...]  # 0.75 .. 1.3 per visemes.CHANNELS: articulation habits
 
+    def __hash__(self) -> int:  # the id names the person (rest_face is a mapping)
+        return hash(("performer", self.performer_id))
+
 
 @dataclass(frozen=True)
 class EmotionProfile:
@@ -95,6 +98,9 @@ class EmotionProfile:
     gaze_shift_rate: float = 1.0  # multiplier on how often the gaze moves
     gaze_down: float = 0.0  # bias of the gaze downward (0 .. 0.5)
     pose_offset: tuple[float, ...] = (0.0,) * 6  # mean (pitch, yaw, roll, tx, ty, tz)
+
+    def __hash__(self) -> int:
+        return hash(("emotion", self.name))
 
 
 def _offsets(**weights: float) -> MappingProxyType:
@@ -255,6 +261,9 @@ class Style:
     intensity: int  # 1, 2 or 3
     profile: EmotionProfile = field(repr=False)
     level: float = field(repr=False)  # INTENSITY_SCALE[intensity]
+
+    def __hash__(self) -> int:  # usable as a dict key; equal styles have equal ids
+        return hash(("style", self.style_id))
 
     @property
     def performer_id(self) -> int:
