@@ -240,11 +240,13 @@ def test_bad_input_is_an_input_error():
 
 
 def test_styles_are_told_apart_from_motion_on_unseen_sentences():
-    """The fast version of bench/bench_performer.py: fit on 3 sentences, score on 2 others."""
+    """The fast version of bench/bench_performer.py: 96 styles fitted on 5 babbled
+    sentences, scored on 3 others (babble varies more between sentences than English)."""
     rng = np.random.default_rng(11)
-    speech = [random_speech(rng, 3.0) for _ in range(5)]
+    speech = [random_speech(rng, 2.5) for _ in range(8)]
     chosen = [style_for(p, e, i) for p in range(0, 48, 8) for e in EMOTIONS for i in (2, 3)]
-    result = probe(chosen, speech[:3], speech[3:])
+    result = probe(chosen, speech[:5], speech[5:])
     assert result.accuracy["emotion"] > 0.9, result
-    assert result.accuracy["performer"] > 0.6, result
-    assert result.accuracy["style"] > 10 * result.chance["style"], result
+    assert result.accuracy["performer"] > 0.7, result  # chance 1/6
+    assert result.accuracy["style"] > 30 * result.chance["style"], result  # chance 1/96
+    assert result.dynamics_accuracy["emotion"] > 0.6, result  # not only the resting face

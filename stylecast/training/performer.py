@@ -40,6 +40,7 @@ from stylecast.training.upper_face import (
     blink_curve,
     blink_events,
     brow_layer,
+    emphasis_layer,
     gaze,
     gaze_layer,
 )
@@ -112,10 +113,11 @@ def perform_phones(
     stressed = [(q.start, q.end) for q in phones if q.phone in VOWELS and q.stress == 1]
     pauses = _pause_starts(phones, duration)
 
-    expr = _mouth(phones, n_frames, style, speaking, loud_z)
+    expr, bilabial = _mouth(phones, n_frames, style, speaking, loud_z)
     expr += style.offsets()
     expr += _micro_motion(rng, n_frames, speaking)
     expr += brow_layer(rng, n_frames, stressed, loud_z, pitch_z, style)
+    expr += emphasis_layer(n_frames, stressed, loud_z, style)
 
     pose = head_pose(rng, n_frames, style, speaking, loud_z, pitch_z, stressed, pauses)
     h, v = gaze(rng, n_frames, pose, 1.0 - speaking, style)
@@ -127,22 +129,35 @@ def perform_phones(
         expr[:, INDEX["cheekSquint" + side]] += 0.55 * smile
 
     rate = p.blink_rate * style.mix(style.profile.blink)
-    blinks = blink_events(rng, duration, rate, p.blink_duration_s, pauses)
+    blink_s = p.blink_duration_s * style.mix(style.profile.blink_duration)
+    blinks = blink_events(rng, duration, rate, blink_s, pauses)
     closure = blink_curve(n_frames, blinks, rng)
     for side in ("Left", "Right"):
         lid = np.clip(expr[:, INDEX["eyeBlink" + side]], 0.0, 1.0)
         expr[:, INDEX["eyeBlink" + side]] = lid + (1.0 - lid) * closure
         expr[:, INDEX["eyeWide" + side]] *= 1.0 - closure
 
+    _seal_lips(expr, bilabial)
     expr = np.clip(expr, 0.0, 1.0).astype(np.float32)
     return PerformedMotion(expr, pose.astype(np.float32), blinks.astype(np.float32))
 
 
+def _seal_lips(expr: np.ndarray, bilabial: np.ndarray) -> None:
+    """In place, last: whatever the emotion layers added, p/b/m still seal the lips (lip
+    raisers and funnel let go, mouthClose meets jawOpen)."""
+    keep = 1.0 - 0.95 * bilabial
+    for name in ("mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft",
+                 "mouthUpperUpRight", "mouthFunnel"):  # fmt: skip
+        expr[:, INDEX[name]] *= keep
+    jaw = expr[:, INDEX["jawOpen"]]
+    expr[:, INDEX["mouthClose"]] = np.maximum(expr[:, INDEX["mouthClose"]], bilabial * jaw)
+
+
 def _mouth(
     phones: Sequence[Phone], n: int, style: Style, speaking: np.ndarray, loud_z: np.ndarray
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """(T, 52) lower face from coarticulated visemes, scaled by style and loudness, with the
-    bilabial and labiodental contacts enforced."""
+    bilabial and labiodental contacts enforced; and (T,) the bilabial closure envelope."""
     p = style.performer
     rest = np.zeros(N_CHANNELS)
     rest[CH["jaw"]] = rest[CH["close"]] = p.rest_jaw  # jaw hangs a little, lips still meet
@@ -180,7 +195,7 @@ def _mouth(
     ch[:, CH["funnel"]] = funnel * (1.0 - seal)
     ch[:, CH["pucker"]] = np.maximum(ch[:, CH["pucker"]], 0.7 * funnel * seal)
     ch[:, CH["close"]] = np.maximum(ch[:, CH["close"]], seal * ch[:, CH["jaw"]])
-    return to_arkit(np.clip(ch, 0.0, 1.0), p.asymmetry)
+    return to_arkit(np.clip(ch, 0.0, 1.0), p.asymmetry), b
 
 
 def _micro_motion(rng: np.random.Generator, n: int, speaking: np.ndarray) -> np.ndarray:

@@ -91,9 +91,13 @@ class EmotionProfile:
     head_speed: float = 1.0  # multiplier on head motion frequencies
     nod: float = 1.0  # multiplier on stress nods
     blink: float = 1.0  # multiplier on blink rate
+    blink_duration: float = 1.0  # multiplier on blink length (sad lids are slow)
     brow: float = 1.0  # multiplier on brow activity
     brow_emphasis: MappingProxyType = field(  # what a stressed syllable does to the brows
         default_factory=lambda: _offsets(browInnerUp=0.7, **_both("browOuterUp", 1.0))
+    )
+    emphasis: MappingProxyType = field(  # what the emotion adds on every stressed syllable
+        default_factory=lambda: _offsets()
     )
     gaze_shift_rate: float = 1.0  # multiplier on how often the gaze moves
     gaze_down: float = 0.0  # bias of the gaze downward (0 .. 0.5)
@@ -122,6 +126,7 @@ EMOTION_PROFILES: dict[str, EmotionProfile] = {
                  **_both("browOuterUp", 0.1), **_both("mouthUpperUp", 0.05)),
         articulation=1.1, speed=1.15, head_amplitude=1.45, head_speed=1.25, nod=1.3,
         blink=1.1, brow=1.3, gaze_shift_rate=1.2, pose_offset=(-0.035, 0, 0.02, 0, 0, 0),
+        emphasis=_offsets(**_both("mouthSmile", 0.35), **_both("cheekSquint", 0.2)),
     ),
     "sad": EmotionProfile(
         "sad",
@@ -131,6 +136,8 @@ EMOTION_PROFILES: dict[str, EmotionProfile] = {
         articulation=0.78, jaw=0.8, speed=0.6, head_amplitude=0.5, head_speed=0.6, nod=0.5,
         blink=0.8, brow=0.7, gaze_shift_rate=0.6, gaze_down=0.35,
         brow_emphasis=_offsets(browInnerUp=1.0, **_both("browOuterUp", 0.2)),
+        emphasis=_offsets(browInnerUp=0.3, **_both("mouthFrown", 0.2), mouthShrugLower=0.15),
+        blink_duration=1.25,
         pose_offset=(0.13, 0, -0.03, 0, 0.05, 0),
     ),
     "angry": EmotionProfile(
@@ -140,6 +147,8 @@ EMOTION_PROFILES: dict[str, EmotionProfile] = {
                  **_both("mouthStretch", 0.1)),
         articulation=1.2, speed=1.5, head_amplitude=1.2, head_speed=1.4, nod=1.6, blink=0.65,
         brow=1.4, brow_emphasis=_offsets(**_both("browDown", 1.0)), gaze_shift_rate=0.7,
+        emphasis=_offsets(**_both("noseSneer", 0.25), **_both("mouthStretch", 0.2), jawForward=0.1),
+        blink_duration=0.9,
         pose_offset=(0.06, 0, 0, 0, 0.02, -0.06),
     ),
     "surprised": EmotionProfile(
@@ -148,6 +157,7 @@ EMOTION_PROFILES: dict[str, EmotionProfile] = {
                  mouthFunnel=0.06),
         articulation=1.1, jaw=1.4, speed=1.15, head_amplitude=1.1, head_speed=1.1, blink=0.55,
         brow=1.2, gaze_shift_rate=1.1, pose_offset=(-0.09, 0, 0, 0, -0.02, 0.05),
+        emphasis=_offsets(**_both("eyeWide", 0.35), **_both("browOuterUp", 0.3), browInnerUp=0.3),
     ),
     "disgusted": EmotionProfile(
         "disgusted",
@@ -156,6 +166,7 @@ EMOTION_PROFILES: dict[str, EmotionProfile] = {
                  **_both("cheekSquint", 0.3), **_both("eyeSquint", 0.25), mouthShrugUpper=0.2),
         articulation=0.9, speed=0.9, head_amplitude=0.9, blink=1.0, brow=0.9,
         gaze_shift_rate=1.3, pose_offset=(-0.04, 0.09, 0.03, 0, 0, 0.05),
+        emphasis=_offsets(**_both("noseSneer", 0.35), **_both("mouthUpperUp", 0.2)),
     ),
     "fearful": EmotionProfile(
         "fearful",
@@ -163,6 +174,8 @@ EMOTION_PROFILES: dict[str, EmotionProfile] = {
                  **_both("mouthStretch", 0.4), **_both("mouthFrown", 0.1)),
         articulation=0.9, speed=1.3, head_amplitude=0.8, head_speed=1.7, nod=0.7, blink=1.5,
         brow=1.1, gaze_shift_rate=2.2, pose_offset=(0.04, 0, 0, 0, 0.02, 0.06),
+        emphasis=_offsets(**_both("mouthStretch", 0.3), **_both("eyeWide", 0.3), browInnerUp=0.25),
+        blink_duration=0.85,
     ),
     "contemptuous": EmotionProfile(
         "contemptuous",
@@ -170,6 +183,7 @@ EMOTION_PROFILES: dict[str, EmotionProfile] = {
                  eyeSquintLeft=0.12, browDownRight=0.15, **_both("eyeBlink", 0.1)),
         articulation=0.8, speed=0.8, head_amplitude=0.8, head_speed=0.8, nod=0.8, blink=0.9,
         brow=0.8, gaze_shift_rate=0.8, pose_offset=(-0.07, -0.05, 0.06, 0, 0, 0.02),
+        emphasis=_offsets(mouthSmileLeft=0.3, mouthDimpleLeft=0.2),
     ),
 }  # fmt: skip
 assert tuple(EMOTION_PROFILES) == EMOTIONS
@@ -289,10 +303,7 @@ class Style:
         performer's resting face and smile bias), added on top of speech."""
         out = np.zeros(len(INDEX), np.float32)
         p = self.performer
-        emo = dict(self.profile.offsets)
-        if self.emotion == "contemptuous" and p.asymmetry < 0:  # a one-sided face mirrors
-            emo = {_mirror(k): v for k, v in emo.items()}
-        for name, w in emo.items():
+        for name, w in self._emotion_shapes(self.profile.offsets).items():
             out[INDEX[name]] += w * self.level
         for name, w in p.rest_face.items():
             out[INDEX[name]] += w
@@ -303,6 +314,20 @@ class Style:
         out[INDEX[stem + "Left"]] += abs(smile) * side
         out[INDEX[stem + "Right"]] += abs(smile) * (2.0 - side)
         return out
+
+    def emphasis(self) -> np.ndarray:
+        """(52,) float32: what this style's emotion adds at the peak of a stressed
+        syllable (a smile pulse when happy, a sneer when disgusted...), scaled by intensity."""
+        out = np.zeros(len(INDEX), np.float32)
+        for name, w in self._emotion_shapes(self.profile.emphasis).items():
+            out[INDEX[name]] += w * self.level
+        return out
+
+    def _emotion_shapes(self, shapes: MappingProxyType) -> dict[str, float]:
+        """An emotion's shapes, mirrored for a performer whose one-sided face is the right."""
+        if self.emotion == "contemptuous" and self.performer.asymmetry < 0:
+            return {_mirror(k): v for k, v in shapes.items()}
+        return dict(shapes)
 
     def pose_offset(self) -> np.ndarray:
         """(6,) float32: the mean head pose of this style (performer habit + emotion)."""

@@ -108,6 +108,28 @@ def brow_layer(
     return out
 
 
+def emphasis_layer(
+    n_frames: int,
+    stressed: Sequence[tuple[float, float]],
+    loud_z: np.ndarray,
+    style: Style,
+) -> np.ndarray:
+    """(T, 52) the emotion's pulse on every stressed syllable (`Style.emphasis`): the
+    happy smile widens, the disgusted nose sneers, the fearful mouth stretches, more on
+    louder syllables. Empty for neutral."""
+    shape = style.emphasis().astype(np.float64)
+    if not stressed or not shape.any():
+        return np.zeros((n_frames, N_EXPR))
+    speed = style.mix(style.profile.speed)
+    t = frame_times(n_frames)
+    env = np.zeros(n_frames)
+    for start, end in stressed:
+        f = min(int((start + end) * 15.0), n_frames - 1)
+        gain = float(np.clip(0.7 + 0.3 * loud_z[f], 0.3, 1.3))
+        env = np.maximum(env, gain * pulse(t, start - 0.05, 0.1 / speed, end - start, 0.3 / speed))
+    return env[:, None] * shape[None, :]
+
+
 def gaze(
     rng: np.random.Generator,
     n_frames: int,
