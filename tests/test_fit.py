@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import lsq_linear
 
 from stylecast.engine.errors import InputError, NoFaceError
-from stylecast.engine.face import INDEX, rotation_matrix
+from stylecast.engine.face import FPS, INDEX, rotation_matrix
 from stylecast.engine.fit import (
     STABLE_POINTS,
     Fitter,
@@ -25,6 +25,7 @@ from stylecast.engine.fit import (
     solve_box_qp,
     umeyama,
 )
+from stylecast.engine.motion import scripted_motion
 
 N_POINTS = 478
 CENTRE = np.array([256.0, 256.0, 0.0])  # where the synthetic face sits, in pixels
@@ -209,3 +210,72 @@ def test_pose_is_relative_to_a_turned_rest_pose():
     _, pose = fitter.fit_points(frames)
     np.testing.assert_allclose(pose[:, :3], angles, atol=1e-4)
     np.testing.assert_allclose(pose[:, 3:5], 0, atol=1e-4)
+
+
+# --- the round trip: render the default avatar, track it with MediaPipe, fit it ----------
+
+ROUND_TRIP_SIZE = 256  # pixels: MediaPipe tracks it well and it keeps the test fast
+ROUND_TRIP_SECONDS = 4.0  # 120 frames of the scripted motion
+TRACKED = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "mouthSmileLeft", "mouthSmileRight")
+
+
+@pytest.fixture(scope="module")
+def round_trip():
+    """(truth, fitted) motions: the scripted motion rendered with the default avatar, then
+    fitted from MediaPipe's landmarks on the rendered frames, against the avatar's own rest
+    frame."""
+    from stylecast.engine.avatar import load_avatar
+    from stylecast.engine.capture import fit_track, neutral_of_avatar, track_frames
+    from stylecast.engine.render import Renderer
+
+    avatar = load_avatar("default")
+    truth = scripted_motion(ROUND_TRIP_SECONDS)
+    renderer = Renderer(avatar, ROUND_TRIP_SIZE)
+    try:
+        frames = [renderer.render(e, p) for e, p in zip(truth.expr, truth.pose, strict=True)]
+        neutral = neutral_of_avatar(renderer)
+    finally:
+        renderer.close()
+    track = track_frames(frames, FPS, "rendered default avatar")
+    return truth, fit_track(track, avatar.rig, neutral)
+
+
+# Channels that do not reach 0.9 yet, with what was measured (256 px, 120 frames): MediaPipe
+# sees these shapes on the rendered avatar at about half the rig's displacement (upper lid
+# 0.07 of 0.14 inter-ocular distances at a full blink; smile corner 0.03/-0.06 of
+# 0.08/-0.10), and sees a turned head's eyelids and mouth corners shifted, which reads as
+# a partial blink or a dimple. Strict: when the renderer or the fitter gets them over 0.9,
+# the unexpected pass fails the suite, and the marker must go.
+BELOW_TARGET = {
+    "eyeBlinkLeft": "correlation 0.76: spurious partial blink while the head turns (yaw > 0)",
+    "mouthSmileLeft": "correlation 0.57: a smile during a head turn is read as a dimple",
+    "mouthSmileRight": "correlation 0.83: a smile during a head turn is read as a dimple",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=BELOW_TARGET[n]))
+        if n in BELOW_TARGET
+        else n
+        for n in TRACKED
+    ],
+)
+def test_round_trip_recovers_expression(round_trip, name):
+    truth, fitted = round_trip
+    corr = np.corrcoef(fitted.channel(name), truth.channel(name))[0, 1]
+    assert corr >= 0.9, (
+        f"{name}: correlation {corr:.3f} (peak fitted {fitted.channel(name).max():.2f})"
+    )
+
+
+def test_round_trip_recovers_pose(round_trip):
+    truth, fitted = round_trip
+    errors = np.rad2deg(np.abs(fitted.pose[:, :3] - truth.pose[:, :3]))  # (T, 3) degrees
+    medians = np.median(errors, axis=0)
+    assert medians.max() <= 2.0, f"median |error| pitch, yaw, roll: {medians.round(2)} deg"
+    # Turns are found in the right direction, at most a third short at the extremes.
+    for axis, peak in ((0, 10.0), (1, 20.0)):
+        fitted_deg = np.rad2deg(fitted.pose[:, axis])
+        assert fitted_deg.max() > peak * 0.66 and fitted_deg.min() < -peak * 0.66

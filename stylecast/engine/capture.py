@@ -38,6 +38,18 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 STABLE_COUNT = 60  # points the rigid alignment uses: the ones the rig's shapes move least
+EYE_CORNERS = {"left": (362, 263), "right": (33, 133)}  # MediaPipe: inner, outer (subject's)
+
+
+def eye_regions(groups: dict[str, np.ndarray]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Each eye's lids and iris, anchored on its two corners: the eye's opening is then
+    measured against the corners, not against the head's global alignment."""
+    regions = []
+    for side, corners in EYE_CORNERS.items():
+        names = (f"eye_{side}", f"eyelid_{side}_upper", f"eyelid_{side}_lower", f"iris_{side}")
+        points = np.unique(np.concatenate([groups[n] for n in names]))
+        regions.append((np.setdiff1d(points, corners), np.array(corners)))
+    return tuple(regions)
 
 
 class Track(NamedTuple):
@@ -150,5 +162,6 @@ def fit_track(
         rest_of(rig.neutral, neutral),
         config,
         stable=rig.stable_points(STABLE_COUNT),
+        regions=eye_regions(rig.groups),
     )
     return fitter.fit(track.points, track.fps)

@@ -46,10 +46,11 @@ CAMERA_DISTANCE = 10.0  # assumed camera distance in inter-ocular units (~63 cm)
 class FitConfig:
     """How the fitter weighs and regularises. Units: inter-ocular distances."""
 
-    depth_weight: float = 0.3  # weight of z residuals (MediaPipe depth is the noisiest axis)
+    depth_weight: float = 1.0  # weight of z residuals (MediaPipe depth, in pixel scale)
     l2: float = 1e-4  # ridge on the weights, per weight
-    l1: float = 2e-4  # sparsity on the weights (the weights are >= 0, so a linear term)
+    l1: float = 1e-3  # sparsity on the weights (the weights are >= 0, so a linear term)
     sweeps: int = 60  # coordinate-descent sweeps over the 52 weights
+    passes: int = 3  # alternations of pose alignment and expression solve
     smooth_expr: float = 0.6  # Gaussian smoothing of weights over time, sigma in frames
     smooth_pose: float = 1.0  # Gaussian smoothing of pose over time, sigma in frames
     min_face_fraction: float = 0.5  # refuse a video with a face in fewer frames than this
@@ -58,6 +59,8 @@ class FitConfig:
         for name in ("depth_weight", "l2", "l1", "smooth_expr", "smooth_pose"):
             if getattr(self, name) < 0:
                 raise InputError(f"FitConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.passes < 1 or self.sweeps < 1:
+            raise InputError(f"FitConfig passes and sweeps must be >= 1, got {self}")
         if not 0.0 < self.min_face_fraction <= 1.0:
             raise InputError(
                 f"FitConfig.min_face_fraction must be in (0, 1], got {self.min_face_fraction}"
@@ -180,6 +183,9 @@ class Fitter:
         fitted rotations are expressed in it. None: the neutral's own axes, pivot at the
         stable points' centre, one inter-ocular distance per unit.
     stable: indices of the points the rigid alignment uses.
+    regions: (points, anchors) index pairs: each region's points are re-anchored on its
+        anchors before the expression solve (e.g. eyelids on the eye corners), so a small
+        error of the global pose does not read as a blink.
     """
 
     def __init__(
@@ -189,6 +195,7 @@ class Fitter:
         rest: Similarity | None = None,
         config: FitConfig | None = None,
         stable: tuple[int, ...] | np.ndarray = STABLE_POINTS,
+        regions: tuple[tuple[np.ndarray, np.ndarray], ...] = (),
     ) -> None:
         neutral = np.asarray(neutral, np.float64)
         basis = np.asarray(basis, np.float64)
@@ -201,6 +208,7 @@ class Fitter:
         self.neutral = neutral / self.iod  # (N, 3) in inter-ocular units
         self.basis = basis / self.iod  # (52, N, 3)
         self.stable = np.asarray(stable, np.int64)
+        self.regions = tuple((np.asarray(p, np.int64), np.asarray(a, np.int64)) for p, a in regions)
         if rest is None:
             pivot = self.neutral[self.stable].mean(axis=0)
             self.rest = Similarity(np.eye(3), 1.0, pivot)
@@ -223,21 +231,28 @@ class Fitter:
         """frames: (T, N, 3) landmarks in the neutral's coordinates. Returns unsmoothed
         (T, 52) weights and (T, 6) poses."""
         frames = np.asarray(frames, np.float64) / self.iod
-        count = len(frames)
-        sims = [self.align(f) for f in frames]
-        expr = self.solve_expression(frames, sims)
-        # Second pass: re-align with each frame's expression removed (a smile or an open
-        # jaw nudges even the stable points a little), then solve again.
-        offsets = np.einsum("tk,knc->tnc", expr, self.basis)
-        sims = [self.align(frames[t], offsets[t]) for t in range(count)]
-        expr = self.solve_expression(frames, sims)
+        offsets = np.zeros((len(frames), *self.neutral.shape))  # (T, N, 3) expression
+        for _ in range(self.config.passes):
+            # Align with each frame's current expression removed (a smile or an open jaw
+            # nudges even the stable points a little), then solve the expression again.
+            sims = [self.align(f, o) for f, o in zip(frames, offsets, strict=True)]
+            expr = self.solve_expression(frames, sims, offsets)
+            offsets = np.einsum("tk,knc->tnc", expr, self.basis)
         pose = np.stack([pose_from_similarity(s, self.rest) for s in sims])
         return expr.astype(np.float32), pose
 
-    def solve_expression(self, frames: np.ndarray, sims: list[Similarity]) -> np.ndarray:
-        """(T, 52) weights explaining each de-posed frame's offset from the neutral."""
-        residual = np.stack([s.invert(f) for s, f in zip(sims, frames, strict=True)])
-        residual = (residual - self.neutral) * self.axis_weight  # (T, N, 3)
+    def solve_expression(
+        self, frames: np.ndarray, sims: list[Similarity], offsets: np.ndarray
+    ) -> np.ndarray:
+        """(T, 52) weights explaining each de-posed frame's offset from the neutral.
+        `offsets` (T, N, 3), the current estimate of each frame's expression, is what the
+        anchors of each local region should show; what they show beyond it is a local
+        error of the global alignment and is taken off the region's points."""
+        depos = np.stack([s.invert(f) for s, f in zip(sims, frames, strict=True)])
+        for points, anchors in self.regions:
+            shift = (depos[:, anchors] - self.neutral[anchors] - offsets[:, anchors]).mean(1)
+            depos[:, points] -= shift[:, None, :]
+        residual = (depos - self.neutral) * self.axis_weight  # (T, N, 3)
         rhs = residual.reshape(len(frames), -1) @ self.design  # (T, 52)
         return solve_box_qp(self.gram, rhs, self.config.l1, self.config.sweeps)
 
