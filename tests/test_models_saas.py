@@ -1,0 +1,177 @@
+"""SAAS: style extraction, HyperStyle conditioning, pose sampling, whole-sequence vs
+frame-by-frame parity, and the ONNX export of the step."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from stylecast.models.config import saas_config  # noqa: E402
+from stylecast.models.saas import SAAS  # noqa: E402
+from stylecast.models.sampling import (  # noqa: E402
+    frame_uniforms,
+    generate_saas,
+    pose_token_count,
+    stream,
+)
+
+
+def features(frontend: str, b: int, t: int) -> torch.Tensor:
+    if frontend == "phoneme":
+        return torch.randint(0, 41, (b, t))
+    return torch.randn(b, t, 16, 80)
+
+
+def make(frontend: str = "mel") -> SAAS:
+    """A tiny SAAS whose HyperStyle offsets are non-zero (as after training)."""
+    torch.manual_seed(0)
+    model = SAAS(saas_config("tiny", frontend)).eval()
+    torch.nn.init.normal_(model.expression.hyper.head_b.weight, std=0.3)
+    return model
+
+
+def style_codes(model: SAAS, b: int = 2) -> torch.Tensor:
+    """Random style codes (an untrained extractor quantises every clip to the same codes)."""
+    return torch.randn(b, model.cfg.style_dim, generator=torch.Generator().manual_seed(b))
+
+
+def test_style_extraction_shapes_tokens_and_padding():
+    model = make()
+    s = model.cfg.style
+    clip = torch.rand(2, 40, 58)
+    valid = torch.ones(2, 40, dtype=torch.bool)
+    valid[1, 20:] = False
+    with torch.no_grad():
+        ex = model.extract_style(clip, valid)
+        clip2 = clip.clone()
+        clip2[1, 20:] = 3.0
+        ex2 = model.extract_style(clip2, valid)
+    windows = 3  # 40 frames -> 3 windows of 16
+    assert ex.indices.shape == (2, windows * s.tokens_per_window)
+    assert ex.token_valid[1].sum() == 20 // s.frames_per_token
+    assert ex.code.shape == (2, s.d_model) and ex.logits.shape == (2, s.n_styles)
+    assert ex.recon.shape == (2, windows * s.window_frames, 58)
+    assert torch.allclose(ex2.code[1], ex.code[1], atol=1e-6)  # padding is ignored
+    codes = model.style_extractor.vq.lookup(ex.indices)
+    assert torch.equal(model.style_extractor.vq.nearest(codes), ex.indices)
+
+
+def test_default_config_compresses_32_frames_to_4_tokens():
+    s = saas_config().style
+    assert (s.window_frames, s.tokens_per_window, s.codebook_size) == (32, 4, 500)
+    p = saas_config().pose
+    assert (p.codebook_size, p.d_code, p.frames_per_token) == (200, 256, 8)
+
+
+@pytest.mark.parametrize("frontend", ["mel", "phoneme"])
+def test_generate_equals_step_by_step(frontend):
+    model = make(frontend)
+    style = style_codes(model)
+    frames = 10
+    x = features(frontend, 2, frames)
+    fpt = model.cfg.pose.frames_per_token
+    u = torch.rand(2, pose_token_count(frames, fpt), generator=torch.Generator().manual_seed(3))
+    whole = generate_saas(model, x, style, u)
+    streamed = stream(model, x, style, frame_uniforms(u, frames, fpt))
+    assert whole.expr.shape == (2, frames, 52) and whole.pose.shape == (2, frames, 6)
+    assert (whole.expr - streamed.expr).abs().max() < 1e-5
+    assert (whole.pose - streamed.pose).abs().max() < 1e-5
+    with torch.no_grad():
+        assert torch.allclose(model(x, style), whole.expr)
+
+
+def test_style_code_changes_expression_through_hyperstyle():
+    model = make()
+    x = features("mel", 1, 6).expand(2, 6, 16, 80)
+    style = style_codes(model)
+    with torch.no_grad():
+        expr = model(x, style)
+        assert (expr[0] - expr[1]).abs().max() > 1e-4
+        # Remove the style branch's dependence on style except via HyperStyle: equal
+        # initial states and decoder inputs still give different outputs.
+        z = model.audio_encoder(x)
+        h0 = torch.zeros(model.cfg.expression.style_layers, 2, 16)
+        deltas = model.expression.hyper(style)
+        y = model.expression.style_lstm(z, h0, h0, deltas)[0]
+    assert (y[0] - y[1]).abs().max() > 1e-4
+
+
+def test_pose_sampling_is_reproducible_and_diverse():
+    model = make()
+    style = style_codes(model)
+    x = features("mel", 2, 16)
+    u = torch.rand(2, 4, generator=torch.Generator().manual_seed(0))
+    a = generate_saas(model, x, style, u).pose
+    assert torch.equal(a, generate_saas(model, x, style, u).pose)
+    draws = torch.stack(
+        [generate_saas(model, x, style, torch.full((2, 4), q)).pose for q in (0.05, 0.5, 0.95)]
+    )
+    assert (draws[0] - draws[2]).abs().max() > 1e-4
+
+
+def test_step_state_keeps_shapes_and_dtypes():
+    model = make("phoneme")
+    state = model.init_state(3, style_codes(model, 3))
+    with torch.no_grad():
+        for _ in range(6):
+            out = model.step(torch.randint(0, 41, (3,)), state)
+            for name, old, new in zip(state._fields, state, out.state, strict=True):
+                assert new.shape == old.shape and new.dtype == old.dtype, name
+            state = out.state
+    w = model.cfg.content.window
+    assert torch.equal(state.frame, torch.full((3,), 6 - w))  # the first w steps warm up
+    assert model.cfg.lookahead_frames == w == 2
+
+
+def test_pose_teacher_forcing_contexts():
+    model = make()
+    p = model.cfg.pose
+    z = torch.randn(1, 12, model.cfg.expression.d_audio)
+    tokens = torch.tensor([[3, 5, 7]])
+    history, audio = model.pose_contexts(z, tokens)
+    assert history.tolist() == [[[p.start_token] * 2, [p.start_token, 3], [3, 5]]]
+    assert torch.equal(audio[0, 0], torch.zeros(p.audio_frames, z.shape[-1]))
+    assert torch.equal(audio[0, 2], z[0, 8 - p.audio_frames : 8])  # frames before token 2
+    logits = model.pose_logits(z, torch.zeros(1, model.cfg.style_dim), tokens)
+    assert logits.shape == (1, 3, p.codebook_size)
+
+
+def test_step_exports_to_onnx_and_matches_onnxruntime(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model = make("mel")
+    fields = model.init_state(1)._fields
+
+    class StepGraph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x, *state):
+            out = self.model.step(x, type(model.init_state(1))(*state))
+            return (out.expr, out.pose, *out.state)
+
+    graph = StepGraph().eval()  # eval: the exporter restores the wrapper's mode afterwards
+    inputs = ["features"] + [f"in_{n}" for n in fields]
+    outputs = ["expr", "pose"] + [f"out_{n}" for n in fields]
+    layer_major = {"can_h", "can_c", "sty_h", "sty_c"}
+    axes = {n: {1 if n[3:] in layer_major else 0: "batch"} for n in inputs[1:] + outputs[2:]}
+    axes.update({"features": {0: "batch"}, "expr": {0: "batch"}, "pose": {0: "batch"}})
+    state = model.init_state(2, style_codes(model))
+    path = tmp_path / "saas_step.onnx"
+    torch.onnx.export(
+        graph, (torch.randn(2, 16, 80), *state), str(path), input_names=inputs,
+        output_names=outputs, dynamic_axes=axes, opset_version=17, dynamo=False,
+    )  # fmt: skip
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert not model.training
+    state = model.init_state(3, style_codes(model, 3))  # another batch size than exported
+    for t in range(6):
+        state = state._replace(uniform=torch.rand(3))
+        x = torch.randn(3, 16, 80)
+        got = session.run(None, {n: v.numpy() for n, v in zip(inputs, (x, *state), strict=True)})
+        with torch.no_grad():
+            ref = model.step(x, state)
+        for name, a, b in zip(outputs, (ref.expr, ref.pose, *ref.state), got, strict=True):
+            assert a.shape == b.shape, name
+            assert a.numel() == 0 or abs(a.numpy().astype(float) - b).max() < 1e-4, (t, name)
+        state = ref.state
