@@ -1,7 +1,8 @@
 """`stylecast demo`: the offline demo. Renders the scripted motion with the default avatar
 and a spoken sentence (espeak-ng) to out/demo.mp4.
 
-docs/sample.mp4 is made by: stylecast demo --size 256 -o docs/sample.mp4
+docs/sample.mp4 and docs/sample_frames.jpg are made by:
+    stylecast demo --size 256 -o docs/sample.mp4 --strip docs/sample_frames.jpg
 """
 
 from __future__ import annotations
@@ -19,13 +20,11 @@ from stylecast.cli.render import add_avatar_arguments, write_movie
 
 log = logging.getLogger(__name__)
 
-SENTENCE = (
-    "Hello! I am a stylecast avatar. I can blink, smile, and turn my head, "
-    "and my lips move with what I say."
-)
+SENTENCE = "Hello! I am a stylecast avatar. I blink, smile and turn my head as I speak."
 JAW_MAX = 0.55  # jawOpen at the loudest speech: open, but not a yawn
 LOUDNESS_PERCENTILE = 95  # the loudness that maps to JAW_MAX (robust to peaks)
 TAIL_SECONDS = 0.6  # silence after the sentence, so the face settles before the end
+STRIP_FRAMES = 5  # frames in the --strip picture, evenly spaced
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--text", default=SENTENCE, help="the sentence to speak")
     parser.add_argument(
         "--no-audio", action="store_true", help="skip speech: a silent, scripted video"
+    )
+    parser.add_argument(
+        "--strip",
+        type=Path,
+        metavar="IMAGE",
+        help=f"also save {STRIP_FRAMES} frames of the video side by side, to look at",
     )
     add_avatar_arguments(parser)
     parser.set_defaults(func=run)
@@ -101,6 +106,24 @@ def run(args: argparse.Namespace) -> int:
             expr = np.array(scripted.expr)
             expr[:, INDEX["jawOpen"]] = jaw_from_loudness(audio, rate, scripted.frames, FPS)
             motion = Motion(expr, scripted.pose)
-        write_movie(motion, args, wav)
+        write_movie(motion, args, wav, announce_fit=False)
     print(f"demo video: {args.output.resolve()}")
+    if args.strip:
+        save_strip(args.output, args.strip)
+        print(f"frames: {args.strip.resolve()}")
     return 0
+
+
+def save_strip(video: Path, png: Path) -> None:
+    """STRIP_FRAMES evenly spaced frames of `video`, side by side, in an image file (its
+    suffix picks the format: .png, .jpg)."""
+    import cv2
+
+    from stylecast.engine.video import VideoReader
+
+    with VideoReader(video) as reader:
+        frames = list(reader)
+    picks = np.linspace(0, len(frames) - 1, STRIP_FRAMES).round().astype(int)
+    strip = np.hstack([frames[i] for i in picks])
+    png.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(png), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))

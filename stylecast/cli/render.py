@@ -69,8 +69,11 @@ def make_renderer(avatar: str, size: int):
     return Renderer(load_avatar(avatar), size)
 
 
-def write_movie(motion, args: argparse.Namespace, audio_path: Path | None) -> None:
-    """Render `motion` to args.output with a progress bar, muxing audio_path if given."""
+def write_movie(
+    motion, args: argparse.Namespace, audio_path: Path | None, announce_fit: bool = True
+) -> None:
+    """Render `motion` to args.output with a progress bar, muxing audio_path if given
+    (trimmed or padded to the motion; said unless announce_fit is False)."""
     from tqdm import tqdm
 
     from stylecast.engine.movie import audio_for_motion, render_movie
@@ -78,7 +81,7 @@ def write_movie(motion, args: argparse.Namespace, audio_path: Path | None) -> No
     audio = None
     if audio_path is not None:
         track = audio_for_motion(audio_path, motion)
-        if track.note:
+        if track.note and announce_fit:
             log.info(track.note)
         audio = track.samples
     output = args.output
