@@ -24,7 +24,7 @@ TILE = 200  # tile side, pixels
 COLUMNS = 8
 
 
-def face_box(avatar, margin: float = 0.55) -> tuple[int, int, int]:
+def face_box(avatar, margin: float = 0.15) -> tuple[int, int, int]:
     """(x0, y0, side) of a square around the face in render pixels."""
     xy = avatar.landmarks[:468, :2]
     c = 0.5 * (xy.min(0) + xy.max(0))

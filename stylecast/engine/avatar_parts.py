@@ -76,6 +76,8 @@ def build_ring(landmarks: np.ndarray, rest: RestPose, rig: FaceRig, size: int) -
     d_iod = dist_px / iod
     border_fade = np.clip((reach - dist_px) / (0.3 * reach), 0, 1)
     weight = np.exp(-((d_iod / reach_iod) ** 2)) * border_fade**2 * (3 - 2 * border_fade)
+    # Exactly zero where it is small: those triangles never move and are not drawn.
+    weight = np.clip((weight - 0.03) / 0.97, 0.0, 1.0)
     weight[-1] = 0.0
     follow = np.exp(-d_iod / FOLLOW_REACH)
     follow[-1] = 0.0

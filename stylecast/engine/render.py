@@ -20,6 +20,7 @@ frame-mesh ring by its motion weights, and uploads ~1,000 vertices; the GPU draw
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from stylecast.engine.avatar import Avatar
@@ -68,6 +69,13 @@ void main() {
     f_color = vec4(c, 1.0);
 }
 """
+
+
+def _texture(ctx, image: np.ndarray):
+    """An RGBA8 texture from an (H, W, 3) uint8 RGB image."""
+    h, w = image.shape[:2]
+    rgba = np.concatenate([image, np.full((h, w, 1), 255, np.uint8)], axis=2)
+    return ctx.texture((w, h), 4, np.ascontiguousarray(rgba))
 
 
 def create_context():
@@ -119,6 +127,8 @@ class Renderer:
         k = len(self._inner)
         self._cavity_offset = o
         self._n_vertices = o + 2 * k + 1
+        self._pos = np.zeros((self._n_vertices, 3), np.float32)
+        self._weight = np.concatenate([np.ones(n_face, np.float32), a.ring_weight])
         self._slices = {
             "frame": slice(0, n_face + n_ring),
             "eye_right": slice(offsets[0], offsets[1]),
@@ -155,7 +165,8 @@ class Renderer:
             j = (i + 1) % k
             cav += [(i, j, k + j), (i, k + j, k + i), (k + i, k + j, 2 * k)]
         self._indices = {
-            "ring": a.ring_triangles,
+            # Only the ring triangles that move; the others are in the still copy.
+            "ring": a.ring_triangles[(self._weight[a.ring_triangles] > 1e-4).any(1)],
             "face": a.rig.triangles,
             "cavity": np.array(cav, np.int32) + o,
             "eye_right": a.eyes[0].triangles + offsets[0],
@@ -166,8 +177,7 @@ class Renderer:
             # The tongue's front half, drawn over the lips when it is out.
             "tongue_tip": a.tongue.triangles[(w[a.tongue.triangles, 0] > 0.45).all(1)] + offsets[4],
         }
-        self._pos = np.zeros((self._n_vertices, 3), np.float32)
-        self._weight = np.concatenate([np.ones(n_face, np.float32), a.ring_weight])
+
 
     def _build_gl(self) -> None:
         ctx = self._ctx
@@ -176,12 +186,12 @@ class Renderer:
             color_attachments=[ctx.renderbuffer((s, s), components=4)],
             depth_attachment=ctx.depth_renderbuffer((s, s)),
         )
-        img = self.avatar.image
-        self._tex_face = ctx.texture((img.shape[1], img.shape[0]), 3, np.ascontiguousarray(img))
-        atlas = self.avatar.eye_atlas
-        self._tex_eyes = ctx.texture(
-            (atlas.shape[1], atlas.shape[0]), 3, np.ascontiguousarray(atlas)
-        )
+        # RGBA textures: llvmpipe samples 4-byte texels much faster than 3-byte ones.
+        self._tex_face = _texture(ctx, self.avatar.image)
+        self._tex_eyes = _texture(ctx, self.avatar.eye_atlas)
+        # What never moves (the background far from the head) is copied, not drawn.
+        still = cv2.resize(self.avatar.image, (s, s), interpolation=cv2.INTER_AREA)
+        self._fbo_still = ctx.framebuffer(color_attachments=[_texture(ctx, still)])
         for t in (self._tex_face, self._tex_eyes):
             t.filter = (ctx.LINEAR, ctx.LINEAR)
             t.repeat_x = t.repeat_y = False
@@ -288,6 +298,7 @@ class Renderer:
         self._vbo_pos.write(pos.tobytes())
         self._fbo.use()
         self._fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
+        ctx.copy_framebuffer(self._fbo, self._fbo_still)
         ctx.disable(ctx.DEPTH_TEST)
         self._tex_face.use(0)
         self._vaos["ring"].render()

@@ -178,9 +178,13 @@ def _shape(face: _Face, ctrl: list[tuple[np.ndarray, np.ndarray]], radius: float
     summed = np.zeros((len(uniq), 3))
     np.add.at(summed, inverse, np.concatenate(disp))
     a = np.setdiff1d(np.asarray(anchors, np.int64), uniq)
-    return spread(
+    field = spread(
         face.v[:478], np.r_[uniq, a], np.concatenate([summed, np.zeros((len(a), 3))]), radius
     )
+    # The irises ride on the eyeballs: only gaze controls move them.
+    iris = np.setdiff1d(np.arange(IRIS_RIGHT, 478), uniq)
+    field[iris] = 0.0
+    return field
 
 
 def _vec(x=0.0, y=0.0, z=0.0) -> np.ndarray:
@@ -328,7 +332,7 @@ def _jaw_mouth_shapes(f: _Face) -> dict[str, np.ndarray]:
     out["mouthClose"] = -d_open * mask[:, None]
 
     upper, lower_l = f.upper_lip, f.lower_lip
-    lips_fixed = [*f.anchors("nose", "eyes"), f.chin]
+    lips_fixed = [*f.anchors("nose", "eyes", "brows"), f.chin]
     ou, ol = f.g["lips_outer_upper"][1:-1], f.g["lips_outer_lower"][1:-1]
     iu, il = f.g["lips_inner_upper"][1:-1], f.g["lips_inner_lower"][1:-1]
     cr, cl = f.corner["right"], f.corner["left"]
@@ -365,7 +369,7 @@ def _jaw_mouth_shapes(f: _Face) -> dict[str, np.ndarray]:
     for arkit, side, sx in SIDES:
         # mouthLeft/Right: the whole mouth slides towards that side.
         out[f"mouth{arkit}"] = _shape(
-            f, [(f.lips, _vec(sx * 0.1))], 0.45, [*f.anchors("nose", "eyes")]
+            f, [(f.lips, _vec(sx * 0.1))], 0.45, [*f.anchors("nose", "eyes", "brows")]
         )
         c, ic = f.corner[side], f.inner_corner[side]
         near_u = upper[(v[upper, 0] - f.mouth_x) * sx > 0]

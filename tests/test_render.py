@@ -1,0 +1,176 @@
+"""engine/render: the frames look like what the coefficients say (needs EGL: Mesa llvmpipe
+here and in CI)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stylecast.engine.avatar import load_avatar
+from stylecast.engine.errors import BackendError, InputError
+from stylecast.engine.face import INDEX
+from stylecast.engine.render import EGL_PACKAGES, Renderer, create_context
+
+
+@pytest.fixture(scope="module")
+def avatar():
+    return load_avatar("default")
+
+
+@pytest.fixture(scope="module")
+def renderer(avatar):
+    try:
+        r = Renderer(avatar)
+    except BackendError as e:  # pragma: no cover - CI installs Mesa EGL
+        pytest.skip(str(e))
+    yield r
+    r.close()
+
+
+def expr(**weights: float) -> np.ndarray:
+    e = np.zeros(52, np.float32)
+    for k, v in weights.items():
+        e[INDEX[k]] = v
+    return e
+
+
+def pose(pitch=0.0, yaw=0.0, roll=0.0, tx=0.0, ty=0.0, tz=0.0) -> np.ndarray:
+    return np.array([np.radians(pitch), np.radians(yaw), np.radians(roll), tx, ty, tz], np.float32)
+
+
+def box(avatar, idx, pad: float) -> tuple[slice, slice]:
+    """Rows/columns around some landmarks, padded by `pad` inter-ocular distances."""
+    xy = avatar.landmarks[idx, :2]
+    p = pad * avatar.rest.scale
+    x0, y0 = np.floor(xy.min(0) - p).astype(int)
+    x1, y1 = np.ceil(xy.max(0) + p).astype(int)
+    return slice(max(y0, 0), y1), slice(max(x0, 0), x1)
+
+
+def luma(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def test_neutral_frame_is_the_portrait_but_the_mouth(renderer, avatar):
+    frame = renderer.render(expr(), pose())
+    assert frame.shape == (512, 512, 3) and frame.dtype == np.uint8
+    diff = np.abs(frame.astype(int) - avatar.image.astype(int)).mean(2)
+    mouth = box(avatar, avatar.rig.groups["lips_outer"], 0.25)
+    diff[mouth] = 0  # the portrait smiles with parted lips; the neutral closes them
+    assert diff.mean() < 2.5
+    assert np.percentile(diff, 99) < 20
+
+
+def test_open_mouth_is_dark_inside_and_mouth_close_closes_it(renderer, avatar):
+    inner = avatar.rig.groups["lips_inner"]
+    rows, cols = box(avatar, inner, 0.0)
+    opened = renderer.render(expr(jawOpen=0.7), pose())
+    closed = renderer.render(expr(jawOpen=0.7, mouthClose=1.0), pose())
+    neutral = renderer.render(expr(), pose())
+    # Just below the lips' meeting line: the open mouth shows interior, the closed one lip.
+    c = avatar.landmarks[[13, 14], :2].mean(0).round().astype(int)
+    s = int(0.1 * avatar.rest.scale)
+    below = (slice(c[1] + s, c[1] + 3 * s), slice(c[0] - 2 * s, c[0] + 2 * s))
+    assert np.abs(luma(opened[below]) - luma(closed[below])).mean() > 20
+    assert np.abs(luma(closed[below]) - luma(neutral[below])).mean() < 15
+    # The open mouth has a dark cavity and bright teeth; lip skin is never that dark.
+    region = luma(opened[rows.start : rows.stop + 3 * s, cols])
+    assert np.percentile(region, 5) < 50
+    assert np.percentile(region, 99) > 170
+
+
+def test_blink_changes_the_eye_not_the_mouth(renderer, avatar):
+    neutral = renderer.render(expr(), pose())
+    blink = renderer.render(expr(eyeBlinkLeft=1.0), pose())
+    eye = box(avatar, avatar.rig.groups["eye_left"], 0.05)
+    other = box(avatar, avatar.rig.groups["eye_right"], 0.05)
+    mouth = box(avatar, avatar.rig.groups["lips_outer"], 0.1)
+    d = np.abs(luma(blink) - luma(neutral))
+    assert d[eye].mean() > 8
+    assert d[other].mean() < 0.5 and d[mouth].mean() < 0.5
+    # The closed eye shows no iris: the darkest pixels of the eye are gone.
+    iris = box(avatar, avatar.rig.groups["iris_left"], 0.0)
+    assert luma(blink[iris]).mean() > luma(neutral[iris]).mean() + 15
+
+
+def test_head_turn_moves_the_face_not_the_background(renderer, avatar):
+    neutral = renderer.render(expr(), pose())
+    for p in (pose(yaw=25), pose(yaw=-25), pose(pitch=15), pose(pitch=-15), pose(roll=10)):
+        turned = renderer.render(expr(), p)
+        d = np.abs(luma(turned) - luma(neutral))
+        face = box(avatar, np.arange(468), 0.0)
+        assert d[face].mean() > 8
+        # The background far from the head stays where it was: the bottom and side edges
+        # and the corners (the top edge is hair in this portrait, which turns with the head).
+        for edge in (d[-12:], d[:, :12], d[:, -12:], d[-40:, :40], d[-40:, -40:]):
+            assert edge.mean() < 1.0
+        assert d[:40, :40].mean() < 3 and d[:40, -40:].mean() < 3
+
+
+def test_yaw_turns_the_nose_the_right_way(renderer, avatar):
+    v = renderer.vertices(expr(), pose(yaw=20)).copy()
+    v0 = renderer.vertices(expr(), pose()).copy()
+    assert v[1, 0] < v0[1, 0]  # yaw > 0: the nose moves to the image left
+    v = renderer.vertices(expr(), pose(pitch=10)).copy()
+    assert v[1, 1] > v0[1, 1]  # pitch > 0: the nose moves down
+
+
+def test_small_changes_make_small_differences(renderer):
+    # No flicker: the same input renders the same frame, and a tiny step changes little.
+    a = renderer.render(expr(jawOpen=0.3), pose(yaw=10))
+    b = renderer.render(expr(jawOpen=0.3), pose(yaw=10))
+    assert np.array_equal(a, b)
+    c = renderer.render(expr(jawOpen=0.31), pose(yaw=10.2))
+    assert np.abs(luma(a) - luma(c)).mean() < 1.0
+
+
+def test_batch_matches_single_frames(renderer):
+    rng = np.random.default_rng(0)
+    e = rng.uniform(0, 0.6, (3, 52)).astype(np.float32)
+    p = np.zeros((3, 6), np.float32)
+    p[:, 1] = np.radians([-10, 0, 10])
+    batch = renderer.render_batch(e, p)
+    assert batch.shape == (3, 512, 512, 3)
+    for i in range(3):
+        assert np.array_equal(batch[i], renderer.render(e[i], p[i]))
+
+
+def test_tongue_out_shows_the_tongue(renderer, avatar):
+    neutral = renderer.render(expr(), pose())
+    out = renderer.render(expr(tongueOut=1.0), pose())
+    lower = box(avatar, avatar.rig.groups["lips_outer_lower"], 0.05)
+    # The tongue covers the lower lip: that region changes a lot, and gets darker.
+    assert np.abs(luma(out[lower]) - luma(neutral[lower])).mean() > 20
+    assert luma(out[lower]).mean() < luma(neutral[lower]).mean() - 15
+
+
+def test_size_256(avatar):
+    with Renderer(avatar, size=256) as r:
+        frame = r.render(expr(), pose())
+    assert frame.shape == (256, 256, 3)
+    small = avatar.image[::2, ::2].astype(int)
+    assert np.abs(frame[:40].astype(int) - small[:40]).mean() < 6
+
+
+def test_bad_input_and_lifecycle(avatar):
+    r = Renderer(avatar, size=64)
+    with pytest.raises(InputError):
+        r.render(np.zeros(51), pose())
+    with pytest.raises(InputError):
+        r.render_batch(np.zeros((2, 52)), np.zeros((3, 6)))
+    r.close()
+    r.close()
+    with pytest.raises(RuntimeError):
+        r.render(expr(), pose())
+
+
+def test_missing_egl_names_the_packages(monkeypatch):
+    import moderngl
+
+    def fail(*args, **kwargs):
+        raise Exception("eglGetDisplay failed")
+
+    monkeypatch.setattr(moderngl, "create_standalone_context", fail)
+    with pytest.raises(BackendError) as info:
+        create_context()
+    assert EGL_PACKAGES in str(info.value)
