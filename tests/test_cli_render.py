@@ -129,3 +129,52 @@ def test_demo_speaks_and_renders(tmp_path, stub_renderer, capsys):
         jaw = np.array([f.mean() / 255 for f in reader])
     assert jaw.max() > 0.3  # the jaw follows the speech
     assert str(out.resolve()) in capsys.readouterr().out
+
+
+# --- with the real default avatar and renderer ------------------------------------------
+
+
+def test_render_with_the_default_avatar(tmp_path):
+    save_motion(tmp_path / "m.npz", scripted_motion(1.0))
+    write_wav(tmp_path / "speech.wav", 1.0)
+    out = tmp_path / "out.mp4"
+    argv = ["render", str(tmp_path / "m.npz"), "-o", str(out), "--size", "128",
+            "--audio", str(tmp_path / "speech.wav")]  # fmt: skip
+    assert main(argv) == 0
+    info = probe(out)
+    assert (info.width, info.frames, info.fps, info.audio_rate) == (128, 30, 30, 48_000)
+    with VideoReader(out) as reader:
+        frame = next(iter(reader))
+    assert frame.std() > 20  # a picture, not a blank frame
+
+
+def test_motion_from_video_of_the_default_avatar(tmp_path, capsys):
+    """Render 2 s of the scripted motion, fit it back through the CLI, with the avatar's
+    own neutral and with one estimated from the video."""
+    truth = scripted_motion(2.0)
+    save_motion(tmp_path / "m.npz", truth)
+    video = tmp_path / "clip.mp4"
+    assert main(["render", str(tmp_path / "m.npz"), "-o", str(video), "--size", "256"]) == 0
+    for extra, name in ((["--avatar", "default"], "own.npz"), ([], "estimated.csv")):
+        out = tmp_path / name
+        assert main(["motion", "from-video", str(video), "-o", str(out), *extra]) == 0
+        fitted = load_motion(out)
+        assert fitted.frames == truth.frames
+        jaw = np.corrcoef(fitted.channel("jawOpen"), truth.channel("jawOpen"))[0, 1]
+        assert jaw > 0.8, (name, jaw)
+    assert "60 frames" in capsys.readouterr().out
+
+
+def test_motion_from_video_errors(tmp_path, capsys):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    assert main(["motion", "from-video", str(junk), "-o", str(tmp_path / "m.npz")]) == EXIT_INPUT
+    assert "junk.mp4" in capsys.readouterr().err
+    blank = tmp_path / "blank.mp4"
+    from stylecast.engine.video import VideoWriter
+
+    with VideoWriter(blank, 128, 128) as writer:
+        for i in range(10):
+            writer.write(np.full((128, 128, 3), 20 * i, np.uint8))
+    assert main(["motion", "from-video", str(blank), "-o", str(tmp_path / "m.npz")]) == EXIT_INPUT
+    assert "face was found in 0 of 10 frames" in capsys.readouterr().err
