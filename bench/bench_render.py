@@ -1,0 +1,83 @@
+"""Renderer-only frame rate: the default avatar, a talking-and-nodding coefficient sequence,
+frames read back to numpy. One process, one Renderer per size; medians of several runs.
+
+    python -m bench.bench_render [--frames 300] [--runs 5]
+
+Writes section "render" of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+from bench.report import write_section
+from stylecast.engine.avatar import load_avatar
+from stylecast.engine.face import FPS, INDEX, N_EXPR
+from stylecast.engine.render import Renderer
+
+SIZES = (512, 256)
+
+
+def sequence(frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """A plausible talking sequence: jaw at syllable rate, blinks, a smile, head motion."""
+    t = np.arange(frames) / FPS
+    expr = np.zeros((frames, N_EXPR), np.float32)
+    expr[:, INDEX["jawOpen"]] = 0.35 * (0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * t)) ** 2
+    blink = ((t % 3.0) < 0.15).astype(np.float32)
+    expr[:, INDEX["eyeBlinkLeft"]] = expr[:, INDEX["eyeBlinkRight"]] = blink
+    expr[:, INDEX["mouthSmileLeft"]] = expr[:, INDEX["mouthSmileRight"]] = 0.3
+    pose = np.zeros((frames, 6), np.float32)
+    pose[:, 0] = np.radians(5) * np.sin(2 * np.pi * 0.4 * t)
+    pose[:, 1] = np.radians(15) * np.sin(2 * np.pi * 0.25 * t)
+    pose[:, 2] = np.radians(3) * np.sin(2 * np.pi * 0.3 * t)
+    return expr, pose
+
+
+def measure(renderer: Renderer, expr: np.ndarray, pose: np.ndarray) -> tuple[float, float]:
+    """(frames per second of wall-clock time, CPU ms per frame over all threads)."""
+    renderer.render(expr[0], pose[0])  # warm-up: shader variants get compiled here
+    wall, cpu = time.perf_counter(), time.process_time()
+    for e, p in zip(expr, pose, strict=True):
+        renderer.render(e, p)
+    wall = time.perf_counter() - wall
+    cpu = time.process_time() - cpu
+    return len(expr) / wall, 1000 * cpu / len(expr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    avatar = load_avatar("default")
+    expr, pose = sequence(args.frames)
+    rows = []
+    for size in SIZES:
+        with Renderer(avatar, size=size) as r:
+            device = r._ctx.info["GL_RENDERER"]
+            runs = [measure(r, expr, pose) for _ in range(args.runs)]
+        fps = statistics.median(f for f, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        spread = f"{min(f for f, _ in runs):.0f}–{max(f for f, _ in runs):.0f}"
+        rows.append((size, fps, spread, cpu))
+        print(f"{size}x{size}: {fps:.0f} FPS median ({spread}), {cpu:.2f} CPU-ms/frame")
+    load = os.getloadavg()[0]
+    body = (
+        f"Default avatar, {args.frames}-frame talking sequence (jaw, blinks, smile, head "
+        f"yaw ±15°), `Renderer.render` with read-back to numpy, one process; median of "
+        f"{args.runs} runs. OpenGL: {device}. Load average when run: {load:.1f} "
+        f"(the machine is shared; figures drop when it is busy).\n\n"
+        "| size | FPS (median) | FPS (min–max) | CPU ms per frame (all threads) |\n"
+        "|---|---|---|---|\n"
+        + "\n".join(f"| {s}×{s} | {f:.0f} | {sp} | {c:.2f} |" for s, f, sp, c in rows)
+    )
+    write_section("render", "Renderer (engine/render.py)", body)
+
+
+if __name__ == "__main__":
+    main()
