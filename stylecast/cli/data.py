@@ -46,17 +46,20 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from stylecast.training.corpus import SPLITS, read_manifest
+    from stylecast.training.corpus import SPLITS, audio_seconds, read_manifest
 
     manifest = read_manifest(args.root)
     print(f"{args.root}: {manifest['format']} v{manifest['version']}, {manifest['config']}")
     for split in SPLITS:
         shards = [s for s in manifest["shards"] if s["split"] == split]
-        done = sum((args.root / f"{s['name']}.npz").exists() for s in shards)
+        made = [args.root / f"{s['name']}.npz" for s in shards]
+        made = [p for p in made if p.exists()]
+        hours = sum(audio_seconds(p) for p in made) / 3600
         n = sum(s["utterances"] for s in shards)
         d = manifest["splits"][split]
         print(
-            f"  {split:5s}: {n} utterances in {len(shards)} shards ({done} made), "
-            f"{len(d['voices'])} voices, {len(d['performers'])} performers"
+            f"  {split:5s}: {n} utterances in {len(shards)} shards ({len(made)} made, "
+            f"{hours:.2f} h of audio), {len(d['voices'])} voices, "
+            f"{len(d['performers'])} performers"
         )
     return 0

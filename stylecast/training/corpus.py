@@ -22,11 +22,13 @@ then depend only on the seed, whatever the number of workers or the order shards
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import multiprocessing as mp
 import os
+import queue
 import random
 import zipfile
 from collections.abc import Iterator
@@ -190,6 +192,12 @@ def _recognizer():
 
 
 _WORKER: _Worker | None = None
+_PROGRESS = None  # a worker's queue to the progress bar: one item per utterance made
+
+
+def _init_worker(progress) -> None:
+    global _PROGRESS
+    _PROGRESS = progress
 
 
 def _worker() -> _Worker:
@@ -206,7 +214,11 @@ def _offsets(lengths: list[int]) -> np.ndarray:
 def shard_arrays(shard: ShardSpec) -> dict[str, np.ndarray]:
     """Synthesize SHARD's utterances and pack them into the arrays of its file."""
     w = _worker()
-    rows = [w.utterance(spec) for spec in shard.utterances]
+    rows = []
+    for spec in shard.utterances:
+        rows.append(w.utterance(spec))
+        if _PROGRESS is not None:
+            _PROGRESS.put(1)
     utts: list[Utterance] = [r["utt"] for r in rows]
     specs = shard.utterances
     style_list = [styles.style(s.style_id) for s in specs]
@@ -293,6 +305,12 @@ def read_manifest(root: Path) -> dict:
     return manifest
 
 
+def audio_seconds(shard_path: Path) -> float:
+    """Seconds of audio in a shard file (reads only its offsets)."""
+    with np.load(shard_path, allow_pickle=False) as z:
+        return float(z["audio_offsets"][-1]) / SAMPLE_RATE
+
+
 def _is_complete(path: Path, n_utterances: int) -> bool:
     if not path.exists():
         return False
@@ -334,10 +352,17 @@ def synthesize(
         if todo:
             ctx = mp.get_context("spawn")
             # a fresh process per shard: espeak-ng's state then never crosses shards
-            with ctx.Pool(min(workers, len(todo)), maxtasksperchild=1) as pool:
+            ticks = ctx.Queue()
+            with ctx.Pool(
+                min(workers, len(todo)), _init_worker, (ticks,), maxtasksperchild=1
+            ) as pool:
                 jobs = [(s, os.fspath(out_dir)) for s in todo]
-                for _name, n, _samples in pool.imap_unordered(_make_shard, jobs):
-                    bar.update(n)
+                result = pool.map_async(_make_shard, jobs, chunksize=1)
+                while not result.ready():
+                    with contextlib.suppress(queue.Empty):
+                        bar.update(ticks.get(timeout=0.25))
+                result.get()  # raises a worker's exception here
+                bar.update(total - bar.n)
     finally:
         bar.close()
     return manifest
