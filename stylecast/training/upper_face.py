@@ -11,6 +11,7 @@ from stylecast.engine.face import INDEX, N_EXPR
 from stylecast.training.motion_signals import frame_times, pulse
 from stylecast.training.styles import Style
 
+BLINK_MIN_S, BLINK_MAX_S = 0.1, 0.3  # a blink, close + open, lasts 100 .. 300 ms
 BLINK_GAP_S = 0.25  # at least this much open eye between two blinks
 BLINK_SNAP_S = 0.35  # a blink this close to the start of a pause moves onto it
 GAZE_UNIT_RAD = 0.52  # eyeLook* = 1 is about 30 degrees of eye rotation
@@ -35,7 +36,7 @@ def blink_events(
     starts, ends = [], []
     t = rng.uniform(0.0, mean_period) - 0.5 * mean_period
     while True:
-        length = blink_s * rng.uniform(0.85, 1.15)
+        length = float(np.clip(blink_s * rng.uniform(0.85, 1.15), BLINK_MIN_S, BLINK_MAX_S))
         if t > duration:
             break
         if t + length > 0:
