@@ -107,6 +107,8 @@ def test_bad_input_is_refused():
         synthesize("   ", VOICES[0])
     with pytest.raises(InputError, match="unknown voice"):
         synthesize("hello", "en-us+nobody")
+    with pytest.raises(InputError, match="rate"):
+        tts.Voice("en-us", "m3", rate=10, pitch=50, range=50)
 
 
 def f0_median(x: np.ndarray, sr: int = SAMPLE_RATE) -> float:

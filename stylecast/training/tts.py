@@ -14,8 +14,11 @@ this module binds `libespeak-ng.so.1` with ctypes:
 - `espeak_TextToPhonemes` gives the same phonemes as a string with stress marks; the two
   sequences are aligned to give each vowel its stress.
 
-espeak-ng holds global state, so there is one synthesizer per process (`Synthesizer.get()`);
-run several processes to synthesize in parallel.
+espeak-ng holds global state, so there is one synthesizer per process (`Synthesizer.get()`,
+calls serialised by a lock); run several processes to synthesize in parallel. Part of that
+state is the pitch flutter, which runs on from one utterance to the next: the same text and
+voice give bit-identical samples only in a fresh process with the same history (timings
+agree to under 2 ms regardless). training/corpus.py makes each shard in a fresh process.
 
 The voice table (`VOICES`) is deterministic: English accents x espeak-ng voice variants x
 speaking rate x pitch x pitch range, each voice's name spelling out its settings.
@@ -126,6 +129,13 @@ class Voice:
     pitch: int  # base pitch 0..100 (default 50)
     range: int  # pitch range 0..100 (default 50; 0 = monotone)
 
+    def __post_init__(self) -> None:
+        if not (80 <= self.rate <= 450 and 0 <= self.pitch <= 100 and 0 <= self.range <= 100):
+            raise InputError(
+                f"voice settings rate={self.rate}, pitch={self.pitch}, range={self.range}: "
+                "expected rate 80..450 words per minute, pitch and range 0..100"
+            )
+
     @property
     def name(self) -> str:
         return f"{self.accent}+{self.variant}-r{self.rate}-p{self.pitch}-g{self.range}"
@@ -209,7 +219,7 @@ class Synthesizer:
     """The process's espeak-ng. Get it with `Synthesizer.get()`; never construct twice."""
 
     _instance: Synthesizer | None = None
-    _lock = threading.Lock()
+    _lock = threading.Lock()  # guards _instance and every call into the library
 
     @classmethod
     def get(cls) -> Synthesizer:
@@ -289,6 +299,10 @@ class Synthesizer:
         if not text.strip():
             raise InputError(f"nothing to say: text {text!r} is empty")
         v = voice(v) if isinstance(v, str) else v
+        with Synthesizer._lock:
+            return self._synthesize(text, v)
+
+    def _synthesize(self, text: str, v: Voice) -> Utterance:
         self._set_voice(v)
         data = text.encode()
         self._chunks, self._phones, self._end_sample = [], [], 0
