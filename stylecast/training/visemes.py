@@ -264,11 +264,11 @@ def coarticulate(
 
 def contact_envelope(t: np.ndarray, start: float, end: float) -> np.ndarray:
     """1 over the middle of [start, end] (at least ±20 ms around its centre), falling to 0
-    with a raised cosine over 70 ms on either side: when a consonant's contact is made."""
+    with a raised cosine over 50 ms on either side: when a consonant's contact is made."""
     centre = 0.5 * (start + end)
     half = max(0.3 * (end - start), 0.02)
     dist = np.clip(np.abs(t - centre) - half, 0.0, None)
-    ramp = 0.07
+    ramp = 0.05
     return np.where(dist < ramp, 0.5 * (1.0 + np.cos(np.pi * dist / ramp)), 0.0)
 
 
