@@ -20,6 +20,15 @@ from stylecast.models.layers import (  # noqa: E402
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models run fastest on one thread (two spin against each other on 2 cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_sinusoidal_encoding_is_bounded_and_distinct_per_position():
     table = sinusoidal_encoding(16, 8)
     assert table.shape == (16, 8)

@@ -14,6 +14,15 @@ from stylecast.models.sampling import stream  # noqa: E402
 from stylecast.models.styletalk import StyleTalk  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models run fastest on one thread (two spin against each other on 2 cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def features(frontend: str, b: int, t: int) -> torch.Tensor:
     if frontend == "phoneme":
         return torch.randint(0, 41, (b, t))

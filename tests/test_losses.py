@@ -1,0 +1,113 @@
+"""Losses and discriminators."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from stylecast.models.config import ContentConfig, DiscriminatorConfig  # noqa: E402
+from stylecast.models.losses import (  # noqa: E402
+    LipSyncDiscriminator,
+    StyleDiscriminator,
+    TemporalDiscriminator,
+    hinge_d_loss,
+    hinge_g_loss,
+    reconstruction_loss,
+    ssim_1d,
+    sync_d_loss,
+    sync_g_loss,
+    triplet_loss,
+    vertex_loss,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models run fastest on one thread (two spin against each other on 2 cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+SMALL = DiscriminatorConfig(channels=16, point_channels=8, sync_dim=12, n_styles=5)
+
+
+def test_ssim_is_one_for_identical_sequences_and_lower_otherwise():
+    torch.manual_seed(0)
+    x = torch.rand(2, 30, 4)
+    assert torch.allclose(ssim_1d(x, x), torch.tensor(1.0), atol=1e-5)
+    assert ssim_1d(x, x + 0.2 * torch.randn_like(x)) < 0.9
+    assert ssim_1d(x, x.flip(1)) < ssim_1d(x, x + 0.01)
+    short = torch.rand(1, 5, 3)  # shorter than the window
+    assert torch.isfinite(ssim_1d(short, short.flip(1)))
+
+
+def test_reconstruction_loss_mixes_l1_and_ssim():
+    torch.manual_seed(0)
+    x = torch.rand(2, 20, 3)
+    y = x + 0.1
+    assert reconstruction_loss(x, x, 0.1, 11) < 1e-6
+    l1_only = reconstruction_loss(x, y, 1.0, 11)
+    assert torch.allclose(l1_only, torch.tensor(0.1), atol=1e-6)
+    # A constant offset keeps the structure: SSIM barely penalises it.
+    assert reconstruction_loss(x, y, 0.0, 11) < reconstruction_loss(x, x.flip(1), 0.0, 11)
+
+
+def test_vertex_loss_is_mean_distance():
+    a = torch.zeros(1, 2, 3, 3)
+    b = a.clone()
+    b[..., 0] = 3.0
+    b[..., 1] = 4.0
+    assert torch.allclose(vertex_loss(a, b), torch.tensor(5.0))
+
+
+def test_triplet_loss_is_zero_once_the_margin_is_met():
+    a = torch.zeros(2, 4)
+    p = torch.full((2, 4), 0.5)  # distance 1
+    far = torch.full((2, 4), 5.0)  # distance 10
+    near = torch.full((2, 4), 1.0)  # distance 2
+    assert triplet_loss(a, p, far, margin=5.0) == 0
+    assert torch.allclose(triplet_loss(a, p, near, margin=5.0), torch.tensor(4.0))
+
+
+def test_hinge_losses():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    assert torch.allclose(hinge_d_loss(real, fake), torch.tensor(0.25 + 0.5))
+    assert torch.allclose(hinge_g_loss(fake), torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("frontend", ["phoneme", "mel"])
+def test_lip_sync_discriminator_on_blendshapes(frontend):
+    torch.manual_seed(0)
+    content = ContentConfig(frontend, phoneme_dim=8, mel_channels=8)
+    disc = LipSyncDiscriminator(SMALL, content, n_mouth=27)
+    mouth = torch.rand(3, 5, 27)
+    audio = torch.randint(0, 41, (3, 5)) if frontend == "phoneme" else torch.randn(3, 5, 16, 80)
+    cos = disc(mouth, audio)
+    assert cos.shape == (3,) and (cos.abs() <= 1 + 1e-6).all()
+    loss = sync_d_loss(cos, torch.tensor([1.0, 0.0, 1.0])) + sync_g_loss(cos)
+    loss.backward()
+    assert all(p.grad is not None for p in disc.parameters())
+
+
+def test_lip_sync_discriminator_on_rig_vertices_is_order_free():
+    torch.manual_seed(0)
+    cfg = DiscriminatorConfig(mouth_input="vertices", channels=16, point_channels=8, sync_dim=12)
+    disc = LipSyncDiscriminator(cfg, ContentConfig("phoneme", phoneme_dim=8), n_mouth=27)
+    vertices = torch.randn(2, 5, 40, 3)
+    audio = torch.randint(0, 41, (2, 5))
+    cos = disc(vertices, audio)
+    shuffled = vertices[:, :, torch.randperm(40)]
+    assert torch.allclose(disc(shuffled, audio), cos, atol=1e-6)  # PointNet: a set of points
+    assert torch.isfinite(disc(torch.randn(2, 5, 64, 3), audio)).all()  # any vertex count
+
+
+def test_style_and_temporal_discriminators_shapes():
+    torch.manual_seed(0)
+    motion = torch.rand(4, 32, 52, requires_grad=True)
+    logits = StyleDiscriminator(SMALL, 52)(motion)
+    assert logits.shape == (4, SMALL.n_styles)
+    patches = TemporalDiscriminator(SMALL, 52)(motion)
+    assert patches.shape == (4, 32 // 2**SMALL.temporal_layers)
+    hinge_g_loss(patches).backward()
+    assert motion.grad.abs().sum() > 0
