@@ -288,7 +288,10 @@ def build_mouth(rig: FaceRig, light: float) -> tuple[MeshPart, MeshPart, MeshPar
         for xt in xs:
             width = 0.27 * (0.3 + 0.7 * np.sqrt(min(1.0, 2.5 * zt)))  # rounded tip
             y = lip_y + 0.13 - 0.06 * (1 - xt**2) * (0.3 + 0.7 * np.sqrt(zt))
-            verts.append((mid_x + xt * width, y + 0.05 * zt, z_front + 0.08 + 0.55 * zt))
+            # The tip is rounded seen from above: its sides lie further back.
+            verts.append(
+                (mid_x + xt * width, y + 0.05 * zt, z_front + 0.08 + 0.55 * zt + 0.035 * xt**2)
+            )
             s = 0.75 * light * (1 - 0.6 * zt) * (1 - 0.3 * xt**2)
             attrib.append((*(TONGUE_COLOR * s), -1.0))
     tris = []

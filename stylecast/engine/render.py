@@ -178,7 +178,6 @@ class Renderer:
             "tongue_tip": a.tongue.triangles[(w[a.tongue.triangles, 0] > 0.45).all(1)] + offsets[4],
         }
 
-
     def _build_gl(self) -> None:
         ctx = self._ctx
         s = self.size
@@ -268,6 +267,12 @@ class Renderer:
         out[:, :2] = out[:, :2] * scale - 1.0
         out[:, 2] = (out[:, 2] - rest.translation[2]) / (rest.scale * DEPTH_RANGE)
         return out
+
+    def landmarks_px(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        """(478, 2) float32: where the rig's points land in the rendered frame, in output
+        pixels (x right, y down): the ground truth for fitting rendered frames."""
+        v = self.vertices(expr, pose)[:478, :2]
+        return ((v + 1.0) * (0.5 * self.size)).astype(np.float32)
 
     def render(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
         """One frame: expr (52,) ARKit weights in [0, 1], pose (6,) (pitch, yaw, roll in

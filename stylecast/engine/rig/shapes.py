@@ -394,7 +394,7 @@ def _jaw_mouth_shapes(f: _Face) -> dict[str, np.ndarray]:
             ctrl = [([c, ic], d), (nu, wu**lip_pow * d), (nl, wl**lip_pow * d)]
             return _shape(f, ctrl + list(extra), radius, [*lips_fixed, *o])
 
-        out[f"mouthSmile{arkit}"] = corner_shape(_vec(sx * 0.08, -0.1, 0.02), 0.5) + _region(
+        out[f"mouthSmile{arkit}"] = corner_shape(_vec(sx * 0.09, -0.11, 0.02), 0.5) + _region(
             f, v[c] + _vec(sx * 0.2, -0.3), 0.3, _vec(sx * 0.01, -0.04)
         )
         out[f"mouthFrown{arkit}"] = corner_shape(_vec(sx * 0.015, 0.08), 0.4)
