@@ -3,6 +3,8 @@ pitch estimate (normalised autocorrelation), both at 30 FPS, numpy only."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -35,21 +37,31 @@ def loudness_db(audio: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarra
     return np.maximum(20.0 * np.log10(rms), SILENCE_DB).astype(np.float32)
 
 
+@lru_cache(maxsize=8)
+def _taper_acf(width: int, n_fft: int) -> np.ndarray:
+    """Normalised autocorrelation of the Hann window: what the taper alone does to a lag."""
+    w = np.hanning(width)
+    acf = np.fft.irfft(np.abs(np.fft.rfft(w, n_fft)) ** 2, n_fft)
+    return acf / acf[0]
+
+
 def pitch_hz(audio: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray:
     """(n_frames,) float32: fundamental frequency in Hz at each frame, 0 where unvoiced.
     Normalised autocorrelation of a 40 ms Hann window; good enough to drive gestures."""
     frames = _frames(audio, sample_rate, n_frames)
     frames = frames - frames.mean(axis=1, keepdims=True)
     frames = frames * np.hanning(frames.shape[1])
-    n_fft = 1 << int(np.ceil(np.log2(2 * frames.shape[1])))
+    lo, hi = int(sample_rate / F0_MAX), int(sample_rate / F0_MIN)
+    n_fft = 1 << int(np.ceil(np.log2(frames.shape[1] + hi)))  # no wrap-around up to lag hi
     spec = np.fft.rfft(frames, n_fft, axis=1)
     acf = np.fft.irfft(np.abs(spec) ** 2, n_fft, axis=1)  # (T, n_fft)
-    lo, hi = int(sample_rate / F0_MAX), int(sample_rate / F0_MIN)
     energy = acf[:, :1] + 1e-12
-    window_acf = np.correlate(np.hanning(frames.shape[1]) ** 2, np.hanning(frames.shape[1]) ** 2,
-                              "full")[frames.shape[1] - 1 :]  # fmt: skip
-    norm = acf[:, lo:hi] / energy / (window_acf[lo:hi] / window_acf[0])  # unbias the taper
-    best = np.argmax(norm, axis=1)
+    norm = acf[:, lo:hi] / energy / _taper_acf(frames.shape[1], n_fft)[lo:hi]  # unbias the taper
+    # the shortest lag whose peak is near the best one: avoids locking onto 2 periods
+    top = norm.max(axis=1, keepdims=True)
+    local_max = np.zeros_like(norm, bool)
+    local_max[:, 1:-1] = (norm[:, 1:-1] >= norm[:, :-2]) & (norm[:, 1:-1] >= norm[:, 2:])
+    best = np.argmax(local_max & (norm >= 0.85 * top), axis=1)
     peak = norm[np.arange(len(norm)), best]
     f0 = sample_rate / (lo + best)
     rms_db = 10.0 * np.log10(energy[:, 0] / frames.shape[1] + 1e-12)
