@@ -161,7 +161,7 @@ EMOTION_PROFILES: dict[str, EmotionProfile] = {
     ),
     "disgusted": EmotionProfile(
         "disgusted",
-        _offsets(**_both("noseSneer", 0.55), **_both("mouthUpperUp", 0.25),
+        _offsets(**_both("noseSneer", 0.65), **_both("mouthUpperUp", 0.28),
                  **_both("browDown", 0.35), **_both("mouthFrown", 0.3),
                  **_both("cheekSquint", 0.3), **_both("eyeSquint", 0.25), mouthShrugUpper=0.2),
         articulation=0.9, speed=0.9, head_amplitude=0.9, blink=1.0, brow=0.9,
@@ -179,7 +179,7 @@ EMOTION_PROFILES: dict[str, EmotionProfile] = {
     ),
     "contemptuous": EmotionProfile(
         "contemptuous",
-        _offsets(mouthSmileLeft=0.42, mouthDimpleLeft=0.3, mouthPressRight=0.12,
+        _offsets(mouthSmileLeft=0.55, mouthDimpleLeft=0.35, mouthPressRight=0.12,
                  eyeSquintLeft=0.12, browDownRight=0.15, **_both("eyeBlink", 0.1)),
         articulation=0.8, speed=0.8, head_amplitude=0.8, head_speed=0.8, nod=0.8, blink=0.9,
         brow=0.8, gaze_shift_rate=0.8, pose_offset=(-0.07, -0.05, 0.06, 0, 0, 0.02),
