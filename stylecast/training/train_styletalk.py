@@ -1,16 +1,22 @@
-"""StyleTalk training: the lip-sync discriminator first, then the generator with the
-reconstruction, triplet, temporal-GAN and (frozen) lip-sync and style losses.
+"""StyleTalk training in three resumable stages (`train_styletalk`):
 
-    trainer = StyleTalkTrainer(styletalk_config("small"), TrainConfig(...))
-    run_training("runs/styletalk", trainer, dataset, train_cfg)
+1. "sync": the lip-sync discriminator on true vs shifted (mouth, audio) windows;
+2. "style_d": the style discriminator, a classifier of ground-truth motion;
+3. "generator": StyleTalk with reconstruction, pose, triplet and temporal-GAN losses plus
+   the two frozen discriminators' losses.
+
+Each stage writes run_dir/<stage>/last (weights + the StyleTalk config they serve).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stylecast.models.checkpoint import WEIGHTS, load_state_strict, read_weights
 from stylecast.models.config import DiscriminatorConfig, LossConfig, StyleTalkConfig
 from stylecast.models.losses import (
     LipSyncDiscriminator,
@@ -24,8 +30,10 @@ from stylecast.models.losses import (
     triplet_loss,
 )
 from stylecast.models.styletalk import StyleTalk
-from stylecast.training.loop import TrainConfig, step_optimizer
-from stylecast.training.synthetic import Batch
+from stylecast.training.loop import LAST, TrainConfig, run_training, step_optimizer
+from stylecast.training.synthetic import Batch, MotionDataset
+
+STAGES = ("sync", "style_d", "generator")
 
 
 def sync_windows(
@@ -78,6 +86,27 @@ class LipSyncTrainer:
             self.optimizers["sync"], loss, self.model.parameters(), self.train_cfg.grad_clip
         )
         accuracy = ((cosine > 0.5).float() == label).float().mean()
+        return {"loss": loss.item(), "accuracy": accuracy.item()}
+
+
+class StyleClassifierTrainer:
+    """Trains the style discriminator to name the style of ground-truth expression."""
+
+    def __init__(self, cfg: StyleTalkConfig, disc: DiscriminatorConfig, train: TrainConfig):
+        torch.manual_seed(train.seed)
+        self.train_cfg = train
+        self.frontend = cfg.content.frontend
+        self.model = StyleDiscriminator(disc, cfg.motion.n_expr)
+        self.model_config = cfg
+        self.aux: dict = {}
+        self.optimizers = {"style_d": torch.optim.Adam(self.model.parameters(), lr=train.lr)}
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        logits = self.model.train()(batch.expr)
+        loss = F.cross_entropy(logits, batch.style)
+        step_optimizer(self.optimizers["style_d"], loss, self.model.parameters(),
+                       self.train_cfg.grad_clip)  # fmt: skip
+        accuracy = (logits.argmax(-1) == batch.style).float().mean()
         return {"loss": loss.item(), "accuracy": accuracy.item()}
 
 
@@ -151,3 +180,37 @@ class StyleTalkTrainer:
             step_optimizer(self.optimizers["temporal"], d_loss, self.temporal.parameters(), clip)
             terms["temporal_d"] = d_loss
         return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
+
+
+def train_styletalk(
+    run_dir: str | Path,
+    cfg: StyleTalkConfig,
+    dataset: MotionDataset,
+    train: dict[str, TrainConfig],
+    losses: LossConfig | None = None,
+    disc: DiscriminatorConfig | None = None,
+    progress: bool = True,
+) -> dict[str, dict[str, float]]:
+    """The three stages in order (each resumable); returns each stage's last losses.
+    A stage with weight 0 in `losses` (sync_weight, style_weight) is skipped."""
+    run_dir = Path(run_dir)
+    losses = losses or LossConfig()
+    disc = disc or DiscriminatorConfig(n_styles=dataset.n_styles)
+    results: dict[str, dict[str, float]] = {}
+    sync_d = style_d = None
+    if losses.sync_weight > 0:
+        trainer = LipSyncTrainer(cfg, disc, train["sync"])
+        results["sync"] = run_training(run_dir / "sync", trainer, dataset, train["sync"],
+                                       progress=progress)  # fmt: skip
+        sync_d = trainer.model
+        load_state_strict(sync_d, read_weights(run_dir / "sync" / LAST / WEIGHTS), "sync")
+    if losses.style_weight > 0:
+        trainer = StyleClassifierTrainer(cfg, disc, train["style_d"])
+        results["style_d"] = run_training(run_dir / "style_d", trainer, dataset,
+                                          train["style_d"], progress=progress)  # fmt: skip
+        style_d = trainer.model
+        load_state_strict(style_d, read_weights(run_dir / "style_d" / LAST / WEIGHTS), "style_d")
+    generator = StyleTalkTrainer(cfg, train["generator"], losses, disc, sync_d, style_d)
+    results["generator"] = run_training(run_dir / "generator", generator, dataset,
+                                        train["generator"], progress=progress)  # fmt: skip
+    return results

@@ -1,0 +1,122 @@
+"""`stylecast train styletalk|saas --out RUN`: train a motion model (resumable).
+
+Until the corpus loader lands, `--data synthetic` (the default and only source) trains on
+`stylecast.training.synthetic.SyntheticDataset`; it exercises the whole pipeline and its
+losses fall, but the models it makes are not for use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+
+from stylecast.engine.errors import BackendError, InputError
+
+log = logging.getLogger(__name__)
+
+DATA_SOURCES = ("synthetic",)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train the motion models (needs the [train] extra)", description=__doc__
+    )
+    sub = parser.add_subparsers(dest="train_command", metavar="MODEL")
+    for name, helptext in (
+        ("styletalk", "StyleTalk: lip-sync D, style D, then the generator"),
+        ("saas", "SAAS: style extractor, expression branches, then pose"),
+    ):
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("--out", required=True, help="run folder (resumed if it exists)")
+        p.add_argument(
+            "--preset",
+            default="small",
+            choices=("default", "small", "tiny"),
+            help="model size: the paper's, 2-core CPU (default), or test-sized",
+        )
+        p.add_argument(
+            "--frontend",
+            default=None,
+            choices=("phoneme", "mel"),
+            help="content input (default: phoneme for StyleTalk, mel for SAAS)",
+        )
+        p.add_argument("--data", default="synthetic", choices=DATA_SOURCES, help="training data")
+        p.add_argument("--steps", type=int, default=2000, help="optimisation steps per stage")
+        p.add_argument("--batch", type=int, default=16, help="windows per batch")
+        p.add_argument("--frames", type=int, default=64, help="frames per training window")
+        p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
+        p.add_argument("--seed", type=int, default=0, help="seeds weights, batches, dropout")
+        p.add_argument(
+            "--threads", type=int, default=0, help="torch CPU threads (0: torch's default)"
+        )
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.set_defaults(func=_train, model=name)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def _train(args: argparse.Namespace) -> int:
+    try:
+        import torch
+    except ImportError as e:
+        raise BackendError(f"training needs torch ({e}); pip install 'stylecast[train]'") from e
+    from stylecast.models.config import saas_config, styletalk_config
+    from stylecast.training.loop import TrainConfig
+    from stylecast.training.synthetic import SyntheticDataset
+
+    if args.threads < 0:
+        raise InputError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    frontend = args.frontend or ("phoneme" if args.model == "styletalk" else "mel")
+    train = TrainConfig(
+        steps=args.steps,
+        batch=args.batch,
+        frames=args.frames,
+        style_frames=args.frames,
+        lr=args.lr,
+        seed=args.seed,
+    )
+    progress = not args.no_progress
+    if args.model == "styletalk":
+        from stylecast.models.config import DiscriminatorConfig
+        from stylecast.training.train_styletalk import STAGES, train_styletalk
+
+        cfg = styletalk_config(args.preset, frontend)
+        _check_frames(args.frames, cfg.max_style_frames)
+        data = SyntheticDataset(
+            cfg.motion,
+            cfg.content,
+            n_styles=8,
+            n_utterances=64,
+            frames=(args.frames + 16, args.frames + 96),
+            seed=args.seed,
+        )
+        disc = DiscriminatorConfig(n_styles=data.n_styles)
+        results = train_styletalk(
+            args.out, cfg, data, {s: train for s in STAGES}, disc=disc, progress=progress
+        )
+    else:
+        from stylecast.training.train_saas import STAGES, train_saas
+
+        cfg = saas_config(args.preset, frontend)
+        _check_frames(args.frames, cfg.style.max_frames)
+        data = SyntheticDataset(
+            cfg.motion,
+            cfg.content,
+            n_styles=8,
+            n_utterances=64,
+            frames=(args.frames + 16, args.frames + 96),
+            seed=args.seed,
+        )
+        cfg = dataclasses.replace(cfg, style=dataclasses.replace(cfg.style, n_styles=data.n_styles))
+        results = train_saas(args.out, cfg, data, {s: train for s in STAGES}, progress=progress)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def _check_frames(frames: int, style_limit: int) -> None:
+    """Training windows double as style clips, so they must fit the style encoder."""
+    if not 1 <= frames <= style_limit:
+        raise InputError(f"--frames must be in [1, {style_limit}] for this preset, got {frames}")
