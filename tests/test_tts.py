@@ -62,6 +62,27 @@ def test_energy_is_low_in_pauses_and_high_in_vowels(utterances):
         assert max(sil) < 0.25 * np.median(vowels), u.voice
 
 
+def centroid_hz(x: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float((spectrum * np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE)).sum() / spectrum.sum())
+
+
+def test_fricatives_hiss_where_the_timings_say(utterances):
+    """Inside S and SH the spectrum is bright (noise), inside vowels dark: the phone
+    boundaries are where the sounds are, not just roughly."""
+    sibilant, vowel = [], []
+    for u in utterances:
+        for p in u.phones:
+            x = middle(u, p)
+            if len(x) >= 64 and p.phone in ("S", "SH"):
+                sibilant.append(centroid_hz(x))
+            elif len(x) >= 64 and p.phone in CMU_VOWELS:
+                vowel.append(centroid_hz(x))
+    assert len(sibilant) >= 2 * len(utterances)
+    assert np.median(sibilant) > 3000 and np.median(vowel) < 1800
+    assert np.mean(np.array(sibilant) > 2 * np.median(vowel)) > 0.9
+
+
 def test_stress_and_word_starts(utterances):
     for u in utterances:
         stressed = [p for p in u.phones if p.stress > 0]
