@@ -109,8 +109,8 @@ _TARGETS: dict[str, list[dict[str, float]]] = {
     "M": [_t(jaw=0.03, close=0.03, press=0.3, roll_lower=0.08, roll_upper=0.04)],
     "F": [_t(jaw=0.07, roll_lower=0.5, upper_up=0.2, shrug_upper=0.05)],
     "V": [_t(jaw=0.07, roll_lower=0.45, upper_up=0.18, shrug_upper=0.05)],
-    "TH": [_t(jaw=0.12, tongue=0.3, lower_down=0.1, upper_up=0.05)],
-    "DH": [_t(jaw=0.12, tongue=0.25, lower_down=0.1, upper_up=0.05)],
+    "TH": [_t(jaw=0.12, tongue=0.15, lower_down=0.1, upper_up=0.05)],
+    "DH": [_t(jaw=0.12, tongue=0.12, lower_down=0.1, upper_up=0.05)],
     "T": [_t(jaw=0.14, lower_down=0.1, upper_up=0.05, stretch=0.08)],
     "D": [_t(jaw=0.14, lower_down=0.1, upper_up=0.05, stretch=0.08)],
     "N": [_t(jaw=0.13, lower_down=0.08, upper_up=0.04)],
@@ -142,26 +142,26 @@ def _dominance(phone: str) -> dict[str, float]:
             "lips": 0.6,
             "round": 1.2 if phone in ROUNDED else 0.5,
             "spread": 0.8,
-            "tongue": 0.3,
+            "tongue": 1.0,
         }
     if phone in BILABIALS:
-        return {"jaw": 2.5, "lips": 6.0, "round": 0.5, "spread": 0.3, "tongue": 0.3}
+        return {"jaw": 2.5, "lips": 6.0, "round": 0.5, "spread": 0.3, "tongue": 1.0}
     if phone in LABIODENTALS:
-        return {"jaw": 2.0, "lips": 5.0, "round": 0.3, "spread": 0.3, "tongue": 0.3}
+        return {"jaw": 2.0, "lips": 5.0, "round": 0.3, "spread": 0.3, "tongue": 1.0}
     if phone in ("S", "Z"):
-        return {"jaw": 2.0, "lips": 0.8, "round": 0.2, "spread": 0.6, "tongue": 0.3}
+        return {"jaw": 2.0, "lips": 0.8, "round": 0.2, "spread": 0.6, "tongue": 1.0}
     if phone in ("SH", "ZH", "CH", "JH"):
-        return {"jaw": 1.5, "lips": 0.8, "round": 2.0, "spread": 0.4, "tongue": 0.3}
+        return {"jaw": 1.5, "lips": 0.8, "round": 2.0, "spread": 0.4, "tongue": 1.0}
     if phone in ("W", "R"):
         return {
             "jaw": 0.8,
             "lips": 0.6,
             "round": 3.0 if phone == "W" else 1.5,
             "spread": 0.5,
-            "tongue": 0.3,
+            "tongue": 1.0,
         }
     if phone in ("TH", "DH"):
-        return {"jaw": 1.2, "lips": 0.3, "round": 0.1, "spread": 0.2, "tongue": 3.0}
+        return {"jaw": 1.2, "lips": 0.3, "round": 0.1, "spread": 0.2, "tongue": 2.0}
     if phone == "HH":
         return dict.fromkeys(GROUPS, 0.08)
     if phone in (SIL, NSN):
