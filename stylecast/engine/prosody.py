@@ -1,9 +1,10 @@
 """Prosody per video frame: loudness, voicing and pitch from a 50 ms window of 16 kHz audio.
 
 Loudness is the RMS level in dBFS. Pitch is YIN (de Cheveigné & Kawahara, 2002): the
-cumulative-mean-normalised difference function d'(τ) over lags for 60–400 Hz, the first dip
-under a threshold, refined by a parabola. Voicing is 1 - min d'(τ), a periodicity score in
-[0, 1]; pitch is 0 Hz where the frame is unvoiced or silent. All batched over frames.
+cumulative-mean-normalised difference function d'(τ) over lags for 60–500 Hz, the first dip
+under a threshold (or near the deepest dip), refined by a parabola. Voicing is 1 - min d'(τ),
+a periodicity score in [0, 1]; pitch is 0 Hz where the frame is unvoiced or silent. All
+batched over frames.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import numpy as np
 from stylecast.engine.pcm import SAMPLE_RATE
 
 WINDOW = 800  # samples per prosody window = 50 ms, centred on the video frame's centre
-F0_MIN, F0_MAX = 60.0, 400.0  # Hz searched
-LAG_MIN = int(SAMPLE_RATE // F0_MAX)  # 40 samples
+F0_MIN, F0_MAX = 60.0, 500.0  # Hz searched (low male to high female voices)
+LAG_MIN = int(SAMPLE_RATE // F0_MAX)  # 32 samples
 LAG_MAX = int(np.ceil(SAMPLE_RATE / F0_MIN))  # 267 samples
 INTEGRATION = WINDOW - LAG_MAX  # 533 samples summed per lag
 N_CORR = 1024  # FFT size: ≥ WINDOW and wrap-free for lags up to LAG_MAX
-YIN_THRESHOLD = 0.15  # first dip of d' under this is the period
+YIN_THRESHOLD = 0.15  # first dip of d' under this is the period ...
+OCTAVE_MARGIN = 0.05  # ... or under the deepest dip + this, when that is higher
 VOICED_MAX_DPRIME = 0.3  # a frame is voiced when d' at its period is under this ...
 VOICED_MIN_DB = -55.0  # ... and it is louder than this
 SILENCE_DB = -100.0  # loudness floor
@@ -58,8 +60,10 @@ def prosody(windows: np.ndarray) -> np.ndarray:
     out[:, 0] = loudness_db(windows)
     dp = cmndf(windows)[:, LAG_MIN:]  # (N, K) lags LAG_MIN..LAG_MAX
     rows = np.arange(n)
-    below = dp < YIN_THRESHOLD
-    lag = np.where(below.any(axis=1), np.argmax(below, axis=1), np.argmin(dp, axis=1))
+    # the first lag under the threshold, or close to the best dip: a period whose dip is
+    # just over the threshold must not lose to its double (an octave-down error)
+    threshold = np.maximum(YIN_THRESHOLD, dp.min(axis=1, keepdims=True) + OCTAVE_MARGIN)
+    lag = np.argmax(dp < threshold, axis=1)  # always found: the minimum is under it
     for _ in range(dp.shape[1]):  # walk down to the bottom of the dip
         step = (lag + 1 < dp.shape[1]) & (
             dp[rows, np.minimum(lag + 1, dp.shape[1] - 1)] < dp[rows, lag]
