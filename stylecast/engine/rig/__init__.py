@@ -56,7 +56,7 @@ class FaceRig:
         is the portrait with its lips closed and smile relaxed, then the 52 shapes are
         authored on that neutral."""
         neutral = close_mouth(canonical, topology.groups)
-        basis, jaw = author_blendshapes(neutral, topology.groups)
+        basis, jaw = author_blendshapes(neutral, topology.groups, topology.triangles)
         return cls(
             neutral=neutral.astype(np.float32),
             basis=basis,

@@ -49,9 +49,10 @@ class JawModel:
 class _Face:
     """Measurements of a neutral face the authoring functions share."""
 
-    def __init__(self, v: np.ndarray, groups: dict[str, np.ndarray]) -> None:
+    def __init__(self, v: np.ndarray, groups: dict[str, np.ndarray], triangles) -> None:
         self.v = v
         self.g = groups
+        self.triangles = np.asarray(triangles)
         outer = groups["lips_outer"]
         self.corner = {
             "right": int(outer[np.argmin(v[outer, 0])]),
@@ -135,6 +136,17 @@ class _Face:
         gap = np.maximum(lower_at_up - self.v[up_mid, 1], 0.0)
         return up_mid, lo_mid, gap, lower_at_up
 
+    def ring_beside(self, chain: np.ndarray, above: bool) -> np.ndarray:
+        """Mesh neighbours of a contour's points on one side of it (above or below), not
+        on the contour itself: the next ring of skin (e.g. the lash line's other edge)."""
+        chain = np.asarray(chain)
+        tri = self.triangles[np.isin(self.triangles, chain).any(1)]
+        cand = np.setdiff1d(np.unique(tri), chain)
+        cand = np.setdiff1d(cand, np.concatenate([self.g["eye_left"], self.g["eye_right"]]))
+        y_chain = np.interp(self.v[cand, 0], *_sorted(self.v, chain))
+        side = self.v[cand, 1] < y_chain if above else self.v[cand, 1] > y_chain
+        return cand[side]
+
     def brow(self, side: str) -> tuple[np.ndarray, np.ndarray]:
         """Brow points and u along the brow: 0 at its inner (nose) end, 1 at its outer end."""
         b = np.r_[self.g[f"brow_{side}_upper"], self.g[f"brow_{side}_lower"]]
@@ -207,7 +219,14 @@ def _eye_shapes(f: _Face) -> dict[str, np.ndarray]:
         lo_up = np.zeros((len(lo), 3))
         lo_up[:, 1] = -0.1 * g_lo
         anchors = [*brow, *iris]
-        out[f"eyeBlink{arkit}"] = _shape(f, [(up, blink_up), (lo, lo_up)], 0.22, anchors)
+        # The skin just above the lid margin (the lashes) moves almost with it, so the lash
+        # line stays thin and the stretch goes to the lid's skin higher up.
+        lash = f.ring_beside(f.g[f"eyelid_{side}_upper"], above=True)
+        lash_d = np.zeros((len(lash), 3))
+        lash_d[:, 1] = 0.3 * np.interp(f.v[lash, 0], *_xs_sorted(f.v, up, blink_up[:, 1]))
+        out[f"eyeBlink{arkit}"] = _shape(
+            f, [(up, blink_up), (lo, lo_up), (lash, lash_d)], 0.18, anchors
+        )
         sq_up, sq_lo = blink_up * 0.15, np.zeros((len(lo), 3))
         sq_lo[:, 1] = -0.4 * g_lo
         cheek_below = _vec(0, -0.04)
@@ -471,10 +490,11 @@ AUTHORS: tuple[Callable[[_Face], dict[str, np.ndarray]], ...] = (
 
 
 def author_blendshapes(
-    neutral: np.ndarray, groups: dict[str, np.ndarray]
+    neutral: np.ndarray, groups: dict[str, np.ndarray], triangles: np.ndarray
 ) -> tuple[np.ndarray, JawModel]:
-    """All 52 shapes on this neutral: ((52, 478, 3) float32 in ARKIT_NAMES order, jaw)."""
-    face = _Face(np.asarray(neutral, np.float64), groups)
+    """All 52 shapes on this neutral: ((52, 478, 3) float32 in ARKIT_NAMES order, jaw).
+    triangles: (F, 3) face-mesh triangles (for the lids' neighbouring rings)."""
+    face = _Face(np.asarray(neutral, np.float64), groups, triangles)
     fields: dict[str, np.ndarray] = {}
     for author in AUTHORS:
         fields.update(author(face))
