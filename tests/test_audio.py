@@ -102,6 +102,12 @@ def test_int16_stereo_is_scaled_and_downmixed():
     assert validate_pcm(np.zeros(0, np.int16), 48_000).shape == (0,)
 
 
+@pytest.mark.parametrize("lookahead", [-1, 31, 2.5, True])
+def test_bad_phoneme_lookahead_is_refused(lookahead):
+    with pytest.raises(InputError, match="phoneme look-ahead"):
+        audio.AudioFrontEnd(phoneme_lookahead=lookahead)
+
+
 def test_rate_change_within_a_segment_is_refused():
     front = audio.AudioFrontEnd()
     front.push(np.zeros(480, np.int16), 48_000)

@@ -41,4 +41,4 @@ def test_bad_arguments_exit_2(wav, tmp_path, capsys):
     args = ["audio", "features", str(wav), "-o", str(tmp_path / "x.npz")]
     assert main([*args, "--phoneme-lookahead", "-1"]) == EXIT_INPUT
     err = capsys.readouterr().err
-    assert "no such file" in err and ".npz" in err and "0..30" in err
+    assert "no such file" in err and ".npz" in err and "0..30 frames" in err

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from stylecast.engine.errors import InputError
 from stylecast.engine.face import FPS
 from stylecast.engine.mel import HOP, N_MELS, WIN, LogMel
 from stylecast.engine.pcm import (
@@ -61,6 +62,7 @@ MEL_LOOKAHEAD = _lookahead(lambda t: (mel_anchor(t) + MEL_FRAMES - MEL_BEFORE - 
 # 3 frames = 100 ms
 PROSODY_LOOKAHEAD = _lookahead(lambda t: prosody_centre(t) + PROSODY_WINDOW // 2)  # 1 = 33 ms
 PHONEME_LOOKAHEAD = DEFAULT_LOOKAHEAD  # the recognizer's default; see recognizer.py
+MAX_PHONEME_LOOKAHEAD = 30  # 1 s; past 10 frames the answer no longer changes (docs/audio.md)
 _FIRST_SAMPLE = min(
     (mel_anchor(0) - MEL_BEFORE) * HOP - WIN // 2 - 1,  # first mel window, pre-emphasis tap
     prosody_centre(0) - PROSODY_WINDOW // 2,
@@ -149,6 +151,15 @@ class AudioFrontEnd:
         phoneme_lookahead: int = PHONEME_LOOKAHEAD,
         recognizer_config: RecognizerConfig | None = None,
     ) -> None:
+        if isinstance(phoneme_lookahead, bool) or not isinstance(phoneme_lookahead, int):
+            raise InputError(
+                f"phoneme look-ahead must be an int of frames; got {phoneme_lookahead!r}"
+            )
+        if not 0 <= phoneme_lookahead <= MAX_PHONEME_LOOKAHEAD:
+            raise InputError(
+                f"phoneme look-ahead must be 0..{MAX_PHONEME_LOOKAHEAD} frames; "
+                f"got {phoneme_lookahead}"
+            )
         self.lookahead = max(MEL_LOOKAHEAD, PROSODY_LOOKAHEAD, phoneme_lookahead)  # frames
         self._feature_lookahead = max(MEL_LOOKAHEAD, PROSODY_LOOKAHEAD)
         self._log_mel = LogMel()
