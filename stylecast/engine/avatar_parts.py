@@ -235,7 +235,8 @@ def _paint_eyeball(patch: np.ndarray, loop_xy: np.ndarray, c_iris: np.ndarray, r
 
 
 TEETH_COUNT = 10  # teeth across the visible arch
-TOOTH_COLOR = np.array([0.95, 0.9, 0.8])
+TOOTH_COLOR = np.array([0.9, 0.86, 0.77])
+LOWER_GAPS = 1000.0  # added to the lower teeth's tooth coordinate: fainter gaps (shader)
 GUM_COLOR = np.array([0.75, 0.42, 0.42])
 TONGUE_COLOR = np.array([0.72, 0.36, 0.38])
 
@@ -256,7 +257,7 @@ def build_mouth(rig: FaceRig, light: float) -> tuple[MeshPart, MeshPart, MeshPar
     z_front = float(max(v[centre_u, 2], v[centre_l, 2])) + 0.06  # just behind the lips
     half = 0.4  # half span of the front teeth, inter-ocular units (~25 mm)
 
-    def arch(top: float, bottom: float, z0: float, color_top, shade_sides: float, lift: float):
+    def arch(top, bottom, z0, color_top, shade_sides: float, lift: float, gaps: float = 0.0):
         k = 2 * TEETH_COUNT
         u = np.linspace(-1, 1, k + 1)
         x = mid_x + half * np.sin(u * np.pi / 2.2) / np.sin(np.pi / 2.2)
@@ -267,7 +268,7 @@ def build_mouth(rig: FaceRig, light: float) -> tuple[MeshPart, MeshPart, MeshPar
                 s = light * (1 - shade_sides * abs(u[i]) ** 1.5)
                 verts.append((x[i], yy - lift * u[i] ** 2, z[i]))
                 tooth = np.sign(u[i]) * abs(u[i]) ** 1.3  # wider teeth at the front
-                attrib.append((*(np.asarray(col) * s), (tooth + 1) * TEETH_COUNT / 2))
+                attrib.append((*(np.asarray(col) * s), gaps + (tooth + 1) * TEETH_COUNT / 2))
         tris = []
         for i in range(k):
             a0, a1, b0, b1 = i, i + 1, k + 1 + i, k + 2 + i
@@ -276,9 +277,9 @@ def build_mouth(rig: FaceRig, light: float) -> tuple[MeshPart, MeshPart, MeshPar
             np.array(verts, np.float32), np.array(tris, np.int32), np.array(attrib, np.float32)
         )
 
-    upper = arch(lip_y - 0.16, lip_y + 0.07, z_front, TOOTH_COLOR * 0.8, 0.55, 0.06)
-    lower_top, lower_bottom = lip_y - 0.03, lip_y + 0.16
-    lower = arch(lower_bottom, lower_top, z_front + 0.05, TOOTH_COLOR * 0.7, 0.6, 0.04)
+    upper = arch(lip_y - 0.16, lip_y + 0.085, z_front, TOOTH_COLOR * 0.8, 0.55, 0.06)
+    lower_top, lower_bottom = lip_y - 0.05, lip_y + 0.16
+    lower = arch(lower_bottom, lower_top, z_front + 0.05, TOOTH_COLOR * 0.7, 0.6, 0.04, LOWER_GAPS)
     # Tongue: a dome lying behind the lower teeth, its tip towards the lips.
     nx, nz = 9, 7
     xs = np.linspace(-1, 1, nx)

@@ -62,9 +62,11 @@ out vec4 f_color;
 void main() {
     vec3 c = v_attr.rgb;
     if (v_attr.w >= 0.0) {  // teeth: darker gaps between neighbours
+        // w >= 1000: lower teeth, whose gaps are fainter (mostly hidden by the upper ones)
+        float depth = v_attr.w >= 1000.0 ? 0.9 : 0.72;
         float f = fract(v_attr.w);
         float g = smoothstep(0.0, 0.1, f) * smoothstep(1.0, 0.9, f);
-        c *= mix(0.72, 1.0, g);
+        c *= mix(depth, 1.0, g);
     }
     f_color = vec4(c, 1.0);
 }
