@@ -141,7 +141,7 @@ def test_tongue_out_shows_the_tongue(renderer, avatar):
     lower = box(avatar, avatar.rig.groups["lips_outer_lower"], 0.05)
     # The tongue covers the lower lip: that region changes a lot, and gets darker.
     assert np.abs(luma(out[lower]) - luma(neutral[lower])).mean() > 20
-    assert luma(out[lower]).mean() < luma(neutral[lower]).mean() - 15
+    assert luma(out[lower]).mean() < luma(neutral[lower]).mean() - 8
 
 
 def test_size_256(avatar):
