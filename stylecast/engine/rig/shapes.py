@@ -288,7 +288,7 @@ def _cheek_nose_shapes(f: _Face) -> dict[str, np.ndarray]:
     for arkit, side, sx in SIDES:
         # Cheek centre: beside the mouth corner, a bit above it.
         c = v[f.corner[side]] + _vec(sx * 0.32, -0.12)
-        puff.append((c, _vec(sx * 0.07, 0.0, -0.05)))
+        puff.append((c, _vec(sx * 0.1, 0.0, -0.07)))
         # cheekSquint: the cheek under the eye rises, the lower lid with it.
         _, lo, gap, _ = f.lid(side)
         eye_c = v[f.eye_points(side)].mean(0)
@@ -302,12 +302,12 @@ def _cheek_nose_shapes(f: _Face) -> dict[str, np.ndarray]:
         lateral = nose[np.argsort(-sx * v[nose, 0])[:4]]  # the nostril wing's points
         out[f"noseSneer{arkit}"] = _shape(
             f,
-            [(lateral, _vec(sx * 0.01, -0.06))],
+            [(lateral, _vec(sx * 0.015, -0.085))],
             0.3,
             [*f.anchors("eyes", "upper_lip"), *np.setdiff1d(nose, lateral)],
-        ) + _region(f, v[lateral].mean(0) + _vec(sx * 0.05, -0.15), 0.2, _vec(0, -0.03))
+        ) + _region(f, v[lateral].mean(0) + _vec(sx * 0.05, -0.15), 0.22, _vec(0, -0.045))
     out["cheekPuff"] = sum(
-        _region(f, c, 0.42, d) * _cheek_mask(f)[:, None] for c, d in puff
+        _region(f, c, 0.48, d) * _cheek_mask(f)[:, None] for c, d in puff
     ) + _shape(
         f,
         [(f.corner["left"], _vec(-0.03)), (f.corner["right"], _vec(0.03))],
