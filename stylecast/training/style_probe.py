@@ -44,7 +44,7 @@ def random_speech(rng: np.random.Generator, seconds: float = 3.5) -> Speech:
     t = rng.uniform(0.25, 0.5)
     stressed: list[tuple[float, float]] = []
     while t < seconds - 0.5:
-        for w in range(rng.integers(2, 6)):  # a phrase of words
+        for _ in range(rng.integers(2, 6)):  # a phrase of words
             for s in range(rng.integers(1, 4)):  # syllables of a word
                 stress = int(s == 0 and rng.random() < 0.7)
                 parts = [consonants[rng.integers(len(consonants))]] if rng.random() < 0.8 else []
@@ -55,7 +55,7 @@ def random_speech(rng: np.random.Generator, seconds: float = 3.5) -> Speech:
                     is_v = ph in VOWELS
                     d = rng.uniform(0.07, 0.16) * (1.3 if is_v and stress else 1.0)
                     d = d if is_v else rng.uniform(0.04, 0.09)
-                    phones.append(Phone(ph, t, t + d, stress if is_v else 0, w >= 0 and k == 0))
+                    phones.append(Phone(ph, t, t + d, stress if is_v else 0, s == 0 and k == 0))
                     if is_v and stress:
                         stressed.append((t, t + d))
                     t += d
