@@ -1,0 +1,31 @@
+"""`stylecast train`: one command per model family, resumable, clear errors."""
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from stylecast.cli import EXIT_INPUT, main
+from stylecast.models.checkpoint import load_model
+
+
+@pytest.mark.parametrize("model", ["styletalk", "saas"])
+def test_train_command_writes_a_loadable_checkpoint(tmp_path, capsys, model):
+    args = ["train", model, "--out", str(tmp_path), "--preset", "tiny", "--steps", "1",
+            "--batch", "2", "--frames", "16", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    results = json.loads(capsys.readouterr().out)
+    last_stage = "generator" if model == "styletalk" else "pose"
+    assert last_stage in results
+    loaded, _, meta = load_model(tmp_path / last_stage / "last")
+    assert meta["step"] == 1 and type(loaded).__name__ == (
+        "StyleTalk" if model == "styletalk" else "SAAS"
+    )
+    assert main(args) == 0  # resuming a finished run does nothing and succeeds
+
+
+def test_train_command_rejects_windows_longer_than_style_clips(tmp_path, capsys):
+    args = ["train", "saas", "--out", str(tmp_path), "--preset", "tiny", "--frames", "999"]
+    assert main(args) == EXIT_INPUT
+    assert "--frames must be in [1, 64]" in capsys.readouterr().err
