@@ -13,21 +13,21 @@ round trip is exact and unknown or missing keys raise `FormatError` naming them.
 from __future__ import annotations
 
 import dataclasses
-import math
 import types
 import typing
 from dataclasses import dataclass, field
 
 from stylecast.engine.errors import FormatError, InputError
 from stylecast.engine.face import ARKIT_NAMES, FPS, LOWER_FACE_NAMES, N_POSE
+from stylecast.engine.mel import MAX_ABS as MEL_MAX_ABS
 from stylecast.engine.phonemes import N_PHONEMES, SIL_ID
 
 FRONTENDS = ("phoneme", "mel")  # content front ends: per-frame phoneme id or log-mel window
 EXPR_ACTIVATIONS = ("sigmoid", "none")  # sigmoid for ARKit weights in [0, 1]; none for 3DMM
 CODEBOOK_UPDATES = ("ema", "loss")  # how a VQ codebook learns: EMA of assignments, or a loss
 PRESETS = ("default", "small", "tiny")
-# Log-mel value of digital silence in the audio front end: log(1e-5), about -11.51.
-MEL_FLOOR = math.log(1e-5)
+# Log-mel value of digital silence in the audio front end (engine/mel.py scales to [-4, 4]).
+MEL_FLOOR = -MEL_MAX_ABS  # -4.0
 
 
 def _check(ok: bool, what: str) -> None:
