@@ -1,8 +1,8 @@
-"""`stylecast train styletalk|saas --out RUN`: train a motion model (resumable).
+"""`stylecast train styletalk|saas --out RUN [--corpus DIR]`: train a motion model.
 
-Until the corpus loader lands, `--data synthetic` (the default and only source) trains on
-`stylecast.training.synthetic.SyntheticDataset`; it exercises the whole pipeline and its
-losses fall, but the models it makes are not for use.
+Runs resume where they stopped. With `--corpus DIR` the models train on the corpus's
+train split (training/corpus_dataset.py); without it on the synthetic stand-in
+(training/synthetic.py), which exercises the whole pipeline but makes no usable model.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import logging
 from stylecast.engine.errors import BackendError, InputError
 
 log = logging.getLogger(__name__)
-
-DATA_SOURCES = ("synthetic",)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             choices=("phoneme", "mel"),
             help="content input (default: phoneme for StyleTalk, mel for SAAS)",
         )
-        p.add_argument("--data", default="synthetic", choices=DATA_SOURCES, help="training data")
+        p.add_argument(
+            "--corpus",
+            default=None,
+            metavar="DIR",
+            help="corpus folder to train on (default: synthetic data)",
+        )
         p.add_argument("--steps", type=int, default=2000, help="optimisation steps per stage")
         p.add_argument(
             "--batch",
@@ -77,7 +80,6 @@ def _train(args: argparse.Namespace) -> int:
         raise BackendError(f"training needs torch ({e}); pip install 'stylecast[train]'") from e
     from stylecast.models.config import saas_config, styletalk_config
     from stylecast.training.loop import TrainConfig
-    from stylecast.training.synthetic import SyntheticDataset
 
     if args.threads < 0:
         raise InputError(f"--threads must be >= 0, got {args.threads}")
@@ -104,14 +106,7 @@ def _train(args: argparse.Namespace) -> int:
 
         cfg = styletalk_config(args.preset, frontend)
         _check_frames(args.frames, cfg.max_style_frames)
-        data = SyntheticDataset(
-            cfg.motion,
-            cfg.content,
-            n_styles=8,
-            n_utterances=64,
-            frames=(args.frames + 16, args.frames + 96),
-            seed=args.seed,
-        )
+        data = _dataset(args, cfg.motion, cfg.content)
         disc = DiscriminatorConfig(n_styles=data.n_styles)
         results = train_styletalk(
             args.out, cfg, data, {s: train for s in STAGES}, disc=disc, progress=progress
@@ -121,14 +116,7 @@ def _train(args: argparse.Namespace) -> int:
 
         cfg = saas_config(args.preset, frontend)
         _check_frames(args.frames, cfg.style.max_frames)
-        data = SyntheticDataset(
-            cfg.motion,
-            cfg.content,
-            n_styles=8,
-            n_utterances=64,
-            frames=(args.frames + 16, args.frames + 96),
-            seed=args.seed,
-        )
+        data = _dataset(args, cfg.motion, cfg.content)
         cfg = dataclasses.replace(cfg, style=dataclasses.replace(cfg.style, n_styles=data.n_styles))
         results = train_saas(args.out, cfg, data, {s: train for s in STAGES}, progress=progress)
     print(json.dumps(results, indent=2))
@@ -139,3 +127,16 @@ def _check_frames(frames: int, style_limit: int) -> None:
     """Training windows double as style clips, so they must fit the style encoder."""
     if not 1 <= frames <= style_limit:
         raise InputError(f"--frames must be in [1, {style_limit}] for this preset, got {frames}")
+
+
+def _dataset(args: argparse.Namespace, motion, content):
+    """The corpus's train split, or synthetic utterances when no corpus is given."""
+    if args.corpus is not None:
+        from stylecast.training.corpus_dataset import CorpusDataset
+
+        return CorpusDataset(args.corpus, "train")
+    from stylecast.training.synthetic import SyntheticDataset
+
+    log.warning("no --corpus: training on synthetic data (a pipeline check, not a model)")
+    frames = (args.frames + 16, args.frames + 96)
+    return SyntheticDataset(motion, content, 8, 64, frames, seed=args.seed)
