@@ -300,12 +300,20 @@ def _cheek_nose_shapes(f: _Face) -> dict[str, np.ndarray]:
         # noseSneer: the nostril wing and the skin beside the nose rise.
         nose = f.nose
         lateral = nose[np.argsort(-sx * v[nose, 0])[:4]]  # the nostril wing's points
-        out[f"noseSneer{arkit}"] = _shape(
-            f,
-            [(lateral, _vec(sx * 0.015, -0.085))],
-            0.3,
-            [*f.anchors("eyes", "upper_lip"), *np.setdiff1d(nose, lateral)],
-        ) + _region(f, v[lateral].mean(0) + _vec(sx * 0.05, -0.15), 0.22, _vec(0, -0.045))
+        out[f"noseSneer{arkit}"] = (
+            _shape(
+                f,
+                [(lateral, _vec(sx * 0.015, -0.085))],
+                0.3,
+                [
+                    *f.anchors("eyes", "upper_lip", "lower_lip"),
+                    *f.corners,
+                    *np.setdiff1d(nose, lateral),
+                ],
+            )
+            + _region(f, v[lateral].mean(0) + _vec(sx * 0.05, -0.15), 0.22, _vec(0, -0.045))
+            * _off_lips(f)[:, None]
+        )
     out["cheekPuff"] = sum(
         _region(f, c, 0.48, d) * _cheek_mask(f)[:, None] for c, d in puff
     ) + _shape(
@@ -315,6 +323,13 @@ def _cheek_nose_shapes(f: _Face) -> dict[str, np.ndarray]:
         fixed,
     )
     return out
+
+
+def _off_lips(f: _Face) -> np.ndarray:
+    """1 everywhere but on the lips (0): upper-face shapes leave the mouth alone."""
+    w = np.ones(478)
+    w[f.lips] = 0.0
+    return w
 
 
 def _cheek_mask(f: _Face) -> np.ndarray:
