@@ -101,7 +101,8 @@ def main() -> None:
         tiles = pose_tiles(renderer) if args.poses else shape_tiles(renderer, box)
     out = sheet(tiles)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(args.output, cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+    # Highest PNG compression: the sheet is committed, keep it around 1 MB.
+    cv2.imwrite(args.output, cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {args.output} ({len(tiles)} tiles)")
 
 
