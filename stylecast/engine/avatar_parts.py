@@ -203,18 +203,22 @@ def _paint_eyeball(patch: np.ndarray, loop_xy: np.ndarray, c_iris: np.ndarray, r
     r = np.hypot(xx - c_iris[0], yy - c_iris[1])
     out = patch.astype(np.float32)
     in_iris = r < r_iris
-    sclera_px = patch[visible & (r > 1.2 * r_iris)]
+    # The sclera is the brightest part of the eye: the mean of the brightest quarter of the
+    # visible pixels outside the iris (the rest are lid shadow, lashes and the corners).
+    sclera_px = patch[visible & (r > 1.15 * r_iris)].astype(np.float32)
     lum = patch.reshape(-1, 3).mean(0).mean()
-    sclera = (
-        np.median(sclera_px, 0)
-        if len(sclera_px) > 8
-        else np.array([215.0, 205.0, 200.0]) * min(1.0, lum / 150.0)
-    )
+    if len(sclera_px) > 8:
+        bright = sclera_px.mean(1) >= np.percentile(sclera_px.mean(1), 75)
+        sclera = sclera_px[bright].mean(0)
+    else:
+        sclera = np.array([215.0, 205.0, 200.0]) * min(1.0, lum / 150.0)
     sclera = np.maximum(sclera, patch.reshape(-1, 3).mean(0))  # never darker than the skin
     iris_px = patch[visible & in_iris]
     iris_all = np.median(iris_px, 0) if len(iris_px) else np.array([80.0, 60.0, 45.0])
-    # Hidden sclera: flat colour, darker towards the top (the upper lid's shadow).
-    shade = np.clip(0.72 + 0.3 * (yy - (c_iris[1] - 2 * r_iris)) / (4 * r_iris), 0.72, 1.0)
+    # Hidden sclera: flat colour, a little darker towards the top (the upper lid's shadow)
+    # and towards the corners (the eyeball curves away).
+    shade = np.clip(0.82 + 0.2 * (yy - (c_iris[1] - 2 * r_iris)) / (4 * r_iris), 0.82, 1.0)
+    shade = shade * (1 - 0.12 * np.clip(np.abs(xx - c_iris[0]) / (3 * r_iris), 0, 1) ** 2)
     fill = sclera[None, None, :] * shade[..., None]
     # Hidden iris: the mean visible colour at the same radius.
     bins = np.clip((r / max(r_iris, 1e-3) * 6).astype(int), 0, 5)
@@ -226,7 +230,7 @@ def _paint_eyeball(patch: np.ndarray, loop_xy: np.ndarray, c_iris: np.ndarray, r
     # Soft limbus edge.
     edge = np.clip(r_iris + 0.7 - r, 0, 1)[..., None]
     fill = np.where(in_iris[..., None], fill, fill * (1 - edge) + iris_all * 0.7 * edge)
-    vis = cv2.GaussianBlur(visible.astype(np.float32), (3, 3), 0)[..., None]
+    vis = cv2.GaussianBlur(visible.astype(np.float32), (5, 5), 0)[..., None]
     out = vis * out + (1 - vis) * fill
     return np.clip(out, 0, 255).astype(np.uint8)
 
