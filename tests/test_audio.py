@@ -160,6 +160,12 @@ def test_whole_utterance_shapes(clip, whole):
     assert loud[t_s < 1.0].max() > -25 and np.mean(loud[t_s < 1.0] > -60) > 0.5
 
 
+def test_mel_windows_alone_equal_the_front_end(clip, whole):
+    np.testing.assert_allclose(audio.mel_windows(clip), whole.mel, atol=1e-5)
+    assert audio.mel_windows(clip[:100]).shape == (1, audio.MEL_FRAMES, 80)
+    assert audio.mel_windows(np.zeros(0, np.float32)).shape == (0, audio.MEL_FRAMES, 80)
+
+
 @given(
     sizes=st.sampled_from([[16], [160], [528], [1600], [16000], [1, 333, 7000, 50]])
     | st.lists(st.integers(1, 8000), min_size=1, max_size=6)

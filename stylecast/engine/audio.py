@@ -21,7 +21,7 @@ import numpy as np
 
 from stylecast.engine.errors import InputError
 from stylecast.engine.face import FPS
-from stylecast.engine.mel import HOP, N_MELS, WIN, LogMel
+from stylecast.engine.mel import HOP, N_MELS, PREEMPHASIS, WIN, LogMel
 from stylecast.engine.pcm import (
     SAMPLE_RATE,
     StreamResampler,
@@ -255,7 +255,7 @@ class AudioFrontEnd:
         a = m0 * HOP - WIN // 2  # first sample of frame m0's window
         b = (stop - 1) * HOP + WIN // 2  # one past the last sample of frame stop-1
         seg = self._raw.view(a - 1, b)
-        emphasised = seg[1:] - np.float32(0.97) * seg[:-1]  # (b - a,)
+        emphasised = seg[1:] - np.float32(PREEMPHASIS) * seg[:-1]  # (b - a,)
         frames = np.lib.stride_tricks.sliding_window_view(emphasised, WIN)[::HOP]  # (k, 800)
         self._mel.append(self._log_mel(frames))
 
@@ -288,3 +288,28 @@ def features_for_audio(
         front.reset()
     batch = _concat(front.push_batch(audio, sample_rate), front.flush_batch())
     return AudioFeatures(batch.mel, batch.phonemes, batch.prosody)
+
+
+_WHOLE_LOG_MEL: LogMel | None = None
+
+
+def mel_windows(audio: np.ndarray) -> np.ndarray:
+    """(S,) float32 16 kHz -> (T, 16, 80) float32: only the log-mel windows of
+    `features_for_audio(audio)` (equal to float rounding), without the recognizer; for data
+    loaders that keep audio and compute mel on the fly. T = ceil(S · 30 / 16000)."""
+    global _WHOLE_LOG_MEL
+    if _WHOLE_LOG_MEL is None:
+        _WHOLE_LOG_MEL = LogMel()
+    n = frames_covering(len(audio))
+    m0 = mel_anchor(0) - MEL_BEFORE  # first mel frame any frame reads (< 0: before the start)
+    m1 = mel_anchor(max(n - 1, 0)) + MEL_FRAMES - MEL_BEFORE  # one past the last
+    a, b = m0 * HOP - WIN // 2, (m1 - 1) * HOP + WIN // 2  # samples those frames cover
+    x = np.zeros(b - a + 1, np.float32)  # + the pre-emphasis tap; silence outside the audio
+    lo, hi = max(a - 1, 0), min(b, len(audio))
+    if hi > lo:
+        x[lo - (a - 1) : hi - (a - 1)] = audio[lo:hi]
+    emphasised = x[1:] - np.float32(PREEMPHASIS) * x[:-1]  # (b - a,)
+    frames = np.lib.stride_tricks.sliding_window_view(emphasised, WIN)[::HOP]  # (m1 - m0, 800)
+    mel = _WHOLE_LOG_MEL(frames)  # (m1 - m0, 80)
+    rows = mel_anchor(np.arange(n))[:, None] - MEL_BEFORE + np.arange(MEL_FRAMES) - m0  # (T, 16)
+    return mel[rows]
