@@ -49,14 +49,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="render a motion file to an MP4 video",
         description="Render a motion file (.npz, or a Live Link Face .csv) with an avatar to "
         "an MP4 (H.264, 30 FPS). With --audio, the sound is muxed in, trimmed or padded with "
-        "silence to the motion's length.",
-        epilog="example: stylecast render clip.npz --avatar default --audio speech.wav -o out.mp4",
+        "silence to the motion's length. Without MOTION, --audio is spoken by the avatar "
+        "through a live session run offline (the same code path as streaming), in --style.",
+        epilog="examples: stylecast render clip.npz --avatar default --audio speech.wav -o "
+        "out.mp4; stylecast render --audio speech.wav --style happy -o out.mp4",
     )
     # MOTION is optional in the grammar so that live rendering (--audio with a --style,
     # driven by a session) can be added without breaking this form.
     parser.add_argument("motion", nargs="?", type=Path, metavar="MOTION", help="motion file")
     parser.add_argument("-o", "--output", type=Path, required=True, help="MP4 file to write")
     parser.add_argument("--audio", type=Path, help="speech or any sound file to mux in")
+    parser.add_argument(
+        "--style",
+        metavar="NAME",
+        help="without MOTION: speak --audio through a session in this style (neutral, "
+        "happy, sad, angry, surprised; default neutral)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="without MOTION: the session's seed (idle motion)"
+    )
     add_avatar_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -106,10 +117,37 @@ def run(args: argparse.Namespace) -> int:
     from stylecast.engine.motion import load_motion
 
     if args.motion is None:
-        raise InputError(
-            "give a MOTION file (.npz or Live Link Face .csv) to render; live rendering "
-            "from --audio with a speaking style is not available yet"
-        )
+        if args.audio is None:
+            raise InputError(
+                "give a MOTION file (.npz or Live Link Face .csv) to render, or --audio "
+                "speech to speak through a session (with --style)"
+            )
+        return speak(args)
+    if args.style is not None:
+        raise InputError("--style applies to speech-driven rendering (--audio without MOTION)")
     motion = load_motion(args.motion)
     write_movie(motion, args, args.audio)
+    return 0
+
+
+def speak(args: argparse.Namespace) -> int:
+    """--audio without MOTION: a real Session, run offline, writes the MP4."""
+    from tqdm import tqdm
+
+    from stylecast.engine.recording import record_speech
+
+    with tqdm(unit="frame", desc="session", leave=False) as bar:
+        rec = record_speech(
+            args.audio,
+            args.output,
+            avatar=args.avatar,
+            style=args.style or "neutral",
+            size=args.size,
+            seed=args.seed,
+            on_frame=lambda _: bar.update(),
+        )
+    print(
+        f"wrote {args.output}: {rec.frames} frames, {rec.frames / 30:.2f} s at 30 FPS, "
+        f"speech {rec.speech_s:.2f} s from frame {rec.speech_start}, with audio"
+    )
     return 0

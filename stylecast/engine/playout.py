@@ -1,0 +1,226 @@
+"""A session's playout: which audio plays on which frame, and what the model reads then.
+
+Audio arrives in segments (pushes up to `end_segment()`). A segment gets a start frame S
+when its first audio arrives: the first frame at which its features will be ready if the
+rest keeps coming in real time, `ceil(30·arrival + delay)` with
+
+    delay = 1 + front-end look-ahead + model look-ahead + resampler hold-back + jitter
+
+frames (and never before the previous segment's end). Frame S + j then plays the segment's
+48 kHz samples [1600 j, 1600 (j + 1)) and shows the motion the model computed from its
+features of segment frame j (fed `lookahead` ticks earlier, as input frame S + j). If the
+features of a frame are not in when the model must read them (the client sends slower than
+real time), one frame of silence is inserted and the rest of the segment moves one frame
+later (an underrun, counted): audio is never dropped and video and audio stay together.
+Frames outside segments play silence and feed the model silence, so the avatar idles.
+
+Not thread-safe: the scheduler's worker thread owns it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from stylecast.engine.audio import AudioFrontEnd, FrameBatch
+from stylecast.engine.clock import (
+    OUTPUT_RATE,
+    SAMPLES_PER_FRAME,
+    PcmTo48k,
+    resampler_holdback_s,
+)
+from stylecast.engine.face import FPS
+from stylecast.engine.pcm import SAMPLE_RATE
+
+SEGMENT_STARTED = "segment_started"
+PLAYBACK_FINISHED = "playback_finished"
+
+
+class Event(NamedTuple):
+    """Something that happens on a frame. `position`: seconds of the segment's audio played
+    when the event happens (0 for segment_started; the segment's full duration for an
+    uninterrupted playback_finished)."""
+
+    kind: str  # SEGMENT_STARTED or PLAYBACK_FINISHED
+    segment: int  # segment id, 0, 1, 2 ... in push order
+    position: float  # seconds of the segment's audio played
+    interrupted: bool  # playback_finished after clear(); False otherwise
+
+
+class FeatureRow(NamedTuple):
+    mel: np.ndarray  # (16, 80) float32
+    phoneme: int
+    prosody: np.ndarray  # (3,) float32
+
+
+@dataclass
+class Segment:
+    id: int
+    start: int  # frame playing its first sample (moves later on an underrun)
+    features: deque[FeatureRow] = field(default_factory=deque)  # frames not yet fed
+    fed: int = 0  # segment frames fed to the model so far
+    made: int = 0  # feature frames produced by the front end so far
+    samples: int = 0  # 48 kHz samples received so far
+    ended: bool = False
+    frames: int = 0  # total frames, once ended
+    played: int = 0  # frames played so far
+    _chunks: list[np.ndarray] = field(default_factory=list)  # int16 not yet joined
+    _buf: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))  # joined audio
+    _base: int = 0  # sample index of _buf[0] (earlier samples are played and dropped)
+
+    def add(self, pcm: np.ndarray) -> None:
+        self._chunks.append(pcm)
+        self.samples += len(pcm)
+
+    def pcm(self, j: int) -> np.ndarray:
+        """(1600,) int16: the samples of segment frame j (zero-padded past the end); the
+        samples before it are dropped."""
+        a, b = j * SAMPLES_PER_FRAME, (j + 1) * SAMPLES_PER_FRAME
+        assert a >= self._base, (a, self._base)
+        if self._chunks and self._base + len(self._buf) < min(b, self.samples):
+            self._buf = np.concatenate([self._buf, *self._chunks])
+            self._chunks = []
+        out = np.zeros(SAMPLES_PER_FRAME, np.int16)
+        chunk = self._buf[a - self._base : b - self._base]
+        out[: len(chunk)] = chunk
+        drop = min(b - self._base, len(self._buf))
+        self._buf = self._buf[drop:]
+        self._base += drop
+        return out
+
+    @property
+    def duration(self) -> float:
+        return self.samples / OUTPUT_RATE
+
+
+class Playout:
+    """Segments, front end and output audio of one session (see module doc)."""
+
+    def __init__(self, model_lookahead: int, jitter_ms: float, front: AudioFrontEnd) -> None:
+        self.front = front
+        self.model_lookahead = model_lookahead
+        self.jitter_s = jitter_ms / 1000.0
+        self._to48 = PcmTo48k()
+        self._segments: deque[Segment] = deque()  # not fully played
+        self._open: Segment | None = None  # receiving audio (not ended)
+        self._feeding: deque[Segment] = deque()  # not fully fed to the model
+        self._fed_map: deque[tuple[Segment, int] | None] = deque()  # frames fed, not played
+        self._next_id = 0
+        self.next_fed = model_lookahead  # the next input frame the model reads
+        self.underruns = 0  # frames of silence inserted because features were late
+        self.pending_events: list[Event] = []
+
+    def delay_frames(self, rate: int) -> float:
+        """Frames from a segment's first arrival to its first frame (module doc)."""
+        hold = resampler_holdback_s(rate, SAMPLE_RATE)
+        return 1 + self.front.lookahead + self.model_lookahead + (hold + self.jitter_s) * FPS
+
+    # ------------------------------------------------------------------ input
+
+    def push(self, x: np.ndarray, rate: int, arrival_s: float) -> None:
+        """Mono float32 at `rate`, first pushed at session time `arrival_s`."""
+        if len(x) == 0:
+            return
+        seg = self._open
+        if seg is None:
+            earliest = max([self.next_fed, *(s.start + s.frames for s in self._segments)])
+            start = max(math.ceil(arrival_s * FPS + self.delay_frames(rate) - 1e-9), earliest)
+            seg = Segment(self._next_id, start)
+            self._next_id += 1
+            self._open = seg
+            self._segments.append(seg)
+            self._feeding.append(seg)
+        self._take(seg, self.front.push_batch(x, rate), self._to48.push(x, rate))
+
+    def end_segment(self) -> None:
+        seg = self._open
+        if seg is None:
+            return
+        self._take(seg, self.front.flush_batch(), self._to48.flush())
+        seg.frames = max(seg.made, -(-seg.samples // SAMPLES_PER_FRAME))
+        seg.ended = True
+        self._open = None
+
+    def clear(self, frame: int) -> None:
+        """Barge-in at `frame` (the next frame to play): drop all queued audio; frames
+        already fed to the model play silence. Emits playback_finished(interrupted)."""
+        for seg in self._segments:
+            played = min(seg.played * SAMPLES_PER_FRAME, seg.samples) / OUTPUT_RATE
+            self.pending_events.append(Event(PLAYBACK_FINISHED, seg.id, played, True))
+        self._segments.clear()
+        self._feeding.clear()
+        self._open = None
+        self._fed_map = deque(None for _ in self._fed_map)
+        self.front.reset()
+        self._to48.reset()
+
+    def _take(self, seg: Segment, batch: FrameBatch, pcm48: np.ndarray) -> None:
+        for i in range(len(batch.phonemes)):
+            seg.features.append(FeatureRow(batch.mel[i], int(batch.phonemes[i]), batch.prosody[i]))
+        seg.made += len(batch.phonemes)
+        if len(pcm48):
+            seg.add(pcm48)
+
+    # ------------------------------------------------------------------ per tick
+
+    def next_input(self) -> FeatureRow | None:
+        """The features of input frame `next_fed` (None: silence), advancing it."""
+        g = self.next_fed
+        self.next_fed += 1
+        row, where = None, None
+        while self._feeding:
+            seg = self._feeding[0]
+            if g < seg.start:
+                break
+            j = g - seg.start
+            if seg.ended and j >= seg.frames:
+                self._feeding.popleft()
+                continue
+            audio_in = seg.ended or seg.samples >= (j + 1) * SAMPLES_PER_FRAME
+            if seg.features and audio_in:
+                row = seg.features.popleft()
+                where = (seg, j)
+                seg.fed += 1
+            elif seg.ended:  # the front end gave fewer frames than the audio lasts
+                where = (seg, j)
+                seg.fed += 1
+            else:  # underrun: this segment and the ones after it move one frame later
+                self.underruns += 1
+                seg.start += 1
+                prev = seg
+                for later in list(self._feeding)[1:]:
+                    later.start = max(later.start, prev.start + prev.frames)
+                    prev = later
+            break
+        self._fed_map.append(where)
+        return row
+
+    def play(self) -> tuple[np.ndarray, list[Event]]:
+        """The audio of the next frame to play ((1600,) int16) and its events."""
+        where = self._fed_map.popleft()
+        events, self.pending_events = self.pending_events, []
+        if where is None:
+            return np.zeros(SAMPLES_PER_FRAME, np.int16), events
+        seg, j = where
+        if j == 0:
+            events.append(Event(SEGMENT_STARTED, seg.id, 0.0, False))
+        pcm = seg.pcm(j)
+        seg.played = j + 1
+        if seg.ended and j == seg.frames - 1:
+            events.append(Event(PLAYBACK_FINISHED, seg.id, seg.duration, False))
+            if self._segments and self._segments[0] is seg:
+                self._segments.popleft()
+        return pcm, events
+
+    @property
+    def pending_s(self) -> float:
+        """Seconds of pushed audio not yet played."""
+        return (
+            sum(s.samples for s in self._segments) / OUTPUT_RATE
+            - sum(min(s.played * SAMPLES_PER_FRAME, s.samples) for s in self._segments)
+            / OUTPUT_RATE
+        )

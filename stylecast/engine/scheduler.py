@@ -1,0 +1,240 @@
+"""The scheduler: steps every live session of a process together, one tick per frame.
+
+Each tick (1/30 s on the wall clock in real-time mode):
+1. each session ingests the audio pushed since the last tick (front end; a push also wakes
+   the worker between ticks, so features are ready as early as possible),
+2. each session hands in the features of its next input frame (or silence) and its style
+   code; the motion model runs ONCE on the batch of all sessions,
+3. each session renders its frame (unless motion-only) and queues it with its audio.
+
+All of it runs on one worker thread, never on the event loop. Modes: "realtime" (paced by
+the wall clock: a session's frame t leaves at start + t/30 s), "offline" (as fast as the
+consumers read: backpressure instead of dropping, for rendering files) and "manual" (no
+thread; `tick()` is called by the owner, for tests).
+
+Admission control: `attach` refuses a session (CapacityError, with the figures) when the
+measured time of a tick plus the new session's measured per-frame cost would exceed
+`budget` of the 33.3 ms frame. Costs are running medians of what ticks actually took on
+this machine (front end, model, render per size), calibrated at attach for a size never seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from stylecast.engine.clock import FRAME_S
+from stylecast.engine.errors import CapacityError
+from stylecast.engine.motion_backend import (
+    MotionModel,
+    check_step,
+    split_state,
+    stack_inputs,
+    stack_states,
+)
+
+if TYPE_CHECKING:
+    from stylecast.engine.session import Session
+
+log = logging.getLogger(__name__)
+
+MODES = ("realtime", "offline", "manual")
+DEFAULT_BUDGET = 0.8  # share of a frame's 33.3 ms that ticks may use (headroom for jitter)
+COST_WINDOW = 90  # ticks of history behind each running median (3 s)
+
+
+class _Costs:
+    """Running medians (ms) of what ticks cost."""
+
+    def __init__(self) -> None:
+        self.tick: deque[float] = deque(maxlen=COST_WINDOW)  # whole tick, wall ms
+        self.model: deque[float] = deque(maxlen=COST_WINDOW)  # one batched step, ms
+        self.features: deque[float] = deque(maxlen=COST_WINDOW)  # front end per session
+        self.render: dict[int, deque[float]] = {}  # frame size -> ms per frame
+
+    @staticmethod
+    def median(d, default: float = 0.0) -> float:
+        return float(np.median(d)) if d else default
+
+    def render_ms(self, size: int) -> float | None:
+        d = self.render.get(size)
+        return self.median(d) if d else None
+
+
+class Scheduler:
+    """Owns the motion model and the worker thread; sessions attach to it (module doc)."""
+
+    def __init__(
+        self, model: MotionModel, mode: str = "realtime", budget: float = DEFAULT_BUDGET
+    ) -> None:
+        assert mode in MODES, mode
+        self.model = model
+        self.mode = mode
+        self.budget_ms = budget * FRAME_S * 1000.0
+        self.ticks = 0  # ticks run so far
+        self.late_ticks = 0  # real-time ticks that ended after their frame's deadline
+        self.costs = _Costs()
+        self._sessions: list[Session] = []
+        self._lock = threading.RLock()  # held for a whole tick; attach/detach take it
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._calls: deque[tuple[Callable[[], object], Future]] = deque()
+        self._t0 = 0.0  # monotonic time of tick 0 (realtime)
+
+    # ------------------------------------------------------------------ sessions
+
+    @property
+    def sessions(self) -> int:
+        return len(self._sessions)
+
+    def call(self, fn: Callable[[], object]) -> Future:
+        """Run fn on the worker thread between ticks (in the caller in manual mode). OpenGL
+        contexts belong to the thread that made them, so renderers are made, used and freed
+        there."""
+        fut: Future = Future()
+        if self.mode == "manual":
+            _settle(fut, fn)
+            return fut
+        with self._lock:
+            self._calls.append((fn, fut))
+            if self._thread is None:
+                self._t0 = time.monotonic() - self.ticks * FRAME_S
+                self._thread = threading.Thread(
+                    target=self._run, name=f"stylecast-scheduler-{self.mode}", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify_all()
+        return fut
+
+    def attach(self, session: Session) -> None:
+        """Admit a session from the next tick on, or raise CapacityError saying why. Runs on
+        the worker (through `call`)."""
+        with self._lock:
+            if self.mode == "realtime":
+                self._admit(session)
+            session._first_tick = self.ticks
+            self._sessions.append(session)
+
+    def detach(self, session: Session) -> None:
+        """Remove a session. Runs on the worker (through `call`)."""
+        with self._lock:
+            if session in self._sessions:
+                self._sessions.remove(session)
+
+    def estimate_ms(self, session: Session) -> float:
+        """Per-frame cost of one more session like this one, from measurements (ms)."""
+        c = self.costs
+        render = 0.0
+        if session.renders:
+            render = c.render_ms(session.size)
+            if render is None:
+                render = session._calibrate_render()
+                c.render.setdefault(session.size, deque(maxlen=COST_WINDOW)).append(render)
+        n = max(len(self._sessions), 1)
+        model = c.median(c.model, 0.5) / n
+        return render + c.median(c.features, 1.5) + model
+
+    def _admit(self, session: Session) -> None:
+        need = self.estimate_ms(session)
+        now = self.costs.median(self.costs.tick) if self._sessions else 0.0
+        if now + need > self.budget_ms:
+            what = f"{session.size}x{session.size}" if session.renders else "motion-only"
+            raise CapacityError(
+                f"cannot serve another {what} session at 30 FPS: the {len(self._sessions)} "
+                f"live session(s) take {now:.1f} ms per frame and one more needs ~{need:.1f} "
+                f"ms; the budget is {self.budget_ms:.1f} ms ({self.budget_ms / 33.33:.0%} of "
+                f"33.3 ms). Try later, a smaller size or motion-only output."
+            )
+
+    def media_time(self, session: Session) -> float:
+        """Seconds on the session's own clock now (frame t starts at t/30)."""
+        if self.mode == "realtime":
+            return time.monotonic() - self._t0 - session._first_tick * FRAME_S
+        return (self.ticks - session._first_tick) * FRAME_S
+
+    def wake(self) -> None:
+        """A session has new input: let the worker ingest it before the next tick."""
+        if self.mode == "realtime" and self._lock.acquire(blocking=False):
+            try:
+                self._wake.notify_all()
+            finally:
+                self._lock.release()
+
+    # ------------------------------------------------------------------ ticks
+
+    def tick(self) -> None:
+        """Run one frame for every attached session."""
+        with self._lock:
+            t0 = time.perf_counter()
+            sessions = [s for s in self._sessions if s._alive()]
+            if sessions:
+                self._tick(sessions)
+            self.ticks += 1
+            self.costs.tick.append(1000.0 * (time.perf_counter() - t0))
+
+    def _tick(self, sessions: list[Session]) -> None:
+        c = self.costs
+        t = time.perf_counter()
+        rows = [s._prepare() for s in sessions]  # ingest + next input + style code
+        c.features.append(1000.0 * (time.perf_counter() - t) / len(sessions))
+        inputs = stack_inputs([r[0] for r in rows])
+        style = np.stack([r[1] for r in rows])
+        state = stack_states([s._state for s in sessions])
+        t = time.perf_counter()
+        out = self.model.step(inputs, style, state)
+        c.model.append(1000.0 * (time.perf_counter() - t))
+        check_step(self.model, out, len(sessions))
+        for s, st in zip(sessions, split_state(out.state, [1] * len(sessions)), strict=True):
+            s._state = st
+        for i, s in enumerate(sessions):
+            ms = s._finish(out.expr[i], out.pose[i])
+            if ms is not None:
+                c.render.setdefault(s.size, deque(maxlen=COST_WINDOW)).append(ms)
+
+    def _run_calls(self) -> None:
+        while self._calls:
+            fn, fut = self._calls.popleft()
+            _settle(fut, fn)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    self._run_calls()
+                    if not self._sessions:  # nothing to do: the next call starts a worker
+                        self._thread = None
+                        return
+                    if self.mode == "realtime":
+                        deadline = self._t0 + self.ticks * FRAME_S
+                        while (wait := deadline - time.monotonic()) > 0:
+                            self._wake.wait(wait)
+                            self._run_calls()
+                            for s in self._sessions:
+                                s._ingest()
+                    else:
+                        while not all(s._has_room() for s in self._sessions):
+                            self._wake.wait(0.005)
+                            self._run_calls()
+                    self.tick()
+                    if self.mode == "realtime" and time.monotonic() > deadline + FRAME_S:
+                        self.late_ticks += 1
+        except Exception:
+            log.exception("scheduler worker failed")
+            with self._lock:
+                self._thread = None
+                for s in self._sessions:
+                    s._fail("the scheduler's worker failed; see the log")
+
+
+def _settle(fut: Future, fn: Callable[[], object]) -> None:
+    try:
+        fut.set_result(fn())
+    except BaseException as e:
+        fut.set_exception(e)

@@ -1,0 +1,450 @@
+"""A live session: speech in, a talking face out at 30 FPS, video and audio on one clock.
+
+    session = Session(load_avatar("default"), "happy", SessionConfig(size=256))
+    await session.start()                       # CapacityError if it cannot be served
+    session.push_audio(pcm, 44_100)             # any rate 8-48 kHz, mono/stereo, any chunk
+    session.end_segment()                       # the utterance is complete
+    async for media in session:                 # one MediaFrame per frame, forever
+        media.video.rgb, media.audio.pcm, media.motion.expr, media.events
+    session.clear()                             # barge-in
+    session.set_style("sad"); session.set_style_mix({"happy": 0.7, "surprised": 0.3})
+    await session.aclose()
+
+Frame t has pts t/30 s and carries exactly the 1600 output samples (48 kHz int16 mono)
+[1600 t, 1600 (t+1)) that play during it. Output never stalls: without speech the avatar
+idles and the frames carry silence. See docs/engine.md (clock, playout, scheduler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import NamedTuple
+
+import numpy as np
+
+from stylecast.engine.audio import AudioFrontEnd
+from stylecast.engine.avatar import Avatar, load_avatar
+from stylecast.engine.baseline import BaselineMotion
+from stylecast.engine.clock import OUTPUT_RATE, SAMPLES_PER_FRAME, frame_pts, sample_pts
+from stylecast.engine.errors import BackendError, InputError
+from stylecast.engine.face import FPS
+from stylecast.engine.motion_backend import MotionInputs, MotionModel, State, silence_inputs
+from stylecast.engine.pcm import validate_pcm
+from stylecast.engine.playout import PLAYBACK_FINISHED, SEGMENT_STARTED, Event, Playout
+from stylecast.engine.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PLAYBACK_FINISHED",
+    "SEGMENT_STARTED",
+    "AudioFrame",
+    "Event",
+    "MediaFrame",
+    "MotionFrame",
+    "Session",
+    "SessionConfig",
+    "SessionStats",
+    "VideoFrame",
+    "default_scheduler",
+]
+
+STYLE_BLEND_S = 0.5  # a style change is blended in over this long
+STYLE_BLEND_FRAMES = round(STYLE_BLEND_S * FPS)  # 15 frames
+Style = str | Mapping[str, float] | np.ndarray
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """How a session runs. Validated once at construction."""
+
+    size: int = 512  # output frame width and height, pixels (ignored when video=False)
+    video: bool = True  # False: motion-only output (52 weights + pose), no rendering
+    realtime: bool = True  # False: offline, as fast as the consumer reads, nothing dropped
+    seed: int = 0  # the session's own RNG (idle motion, pose sampling)
+    jitter_ms: float = 20.0  # extra playout delay for input chunking/network jitter
+    max_video_queue_ms: float = 100.0  # frames waiting for a slow consumer; older video drops
+    max_audio_queue_ms: float = 10_000.0  # a consumer this far behind is disconnected
+
+    def __post_init__(self) -> None:
+        if not 16 <= self.size <= 4096:
+            raise InputError(f"size {self.size} px is out of range; use 16..4096")
+        if self.jitter_ms < 0 or self.max_video_queue_ms < 0:
+            raise InputError("jitter_ms and max_video_queue_ms must be >= 0")
+        if self.max_audio_queue_ms < 1000:
+            raise InputError(f"max_audio_queue_ms must be >= 1000, got {self.max_audio_queue_ms}")
+
+
+class VideoFrame(NamedTuple):
+    index: int  # frame t since start()
+    rgb: np.ndarray  # (size, size, 3) uint8
+
+    @property
+    def pts(self) -> Fraction:
+        return frame_pts(self.index)  # t/30 s
+
+
+class AudioFrame(NamedTuple):
+    first_sample: int  # 1600 t: index of pcm[0] on the session's 48 kHz timeline
+    pcm: np.ndarray  # (1600,) int16 mono at 48 kHz
+
+    @property
+    def pts(self) -> Fraction:
+        return sample_pts(self.first_sample)  # == the video frame's pts, exactly
+
+    sample_rate = OUTPUT_RATE
+
+
+class MotionFrame(NamedTuple):
+    index: int
+    expr: np.ndarray  # (52,) float32 ARKit weights, face.ARKIT_NAMES order
+    pose: np.ndarray  # (6,) float32 pitch, yaw, roll (rad), tx, ty, tz (inter-ocular)
+
+
+class MediaFrame(NamedTuple):
+    """Everything about frame t. `video` is None in motion-only mode, or when a slow
+    consumer let it drop (counted in stats.dropped_video); audio is always there."""
+
+    index: int
+    video: VideoFrame | None
+    audio: AudioFrame
+    motion: MotionFrame
+    events: tuple[Event, ...]
+    produced: float  # time.perf_counter() when the frame was made (for latency figures)
+
+    @property
+    def pts(self) -> Fraction:
+        return frame_pts(self.index)
+
+
+@dataclass
+class SessionStats:
+    frames: int = 0  # frames produced
+    dropped_video: int = 0  # video frames a slow consumer lost (audio kept)
+    underruns: int = 0  # silent frames inserted because audio came slower than real time
+
+
+_DEFAULT: dict[str, Scheduler] = {}
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_scheduler() -> Scheduler:
+    """The process's real-time scheduler (baseline motion), made on first use."""
+    with _DEFAULT_LOCK:
+        if "realtime" not in _DEFAULT:
+            _DEFAULT["realtime"] = Scheduler(BaselineMotion(), "realtime")
+        return _DEFAULT["realtime"]
+
+
+class Session:
+    """One avatar speaking one stream of audio (module doc). Methods other than start,
+    aclose and iteration are plain calls that never block: they queue work for the
+    scheduler's worker."""
+
+    def __init__(
+        self,
+        avatar: Avatar | str | None,
+        style: Style = "neutral",
+        config: SessionConfig | None = None,
+        scheduler: Scheduler | None = None,
+    ) -> None:
+        self.config = config or SessionConfig()
+        if scheduler is None:
+            scheduler = (
+                default_scheduler()
+                if self.config.realtime
+                else Scheduler(BaselineMotion(), "offline")
+            )
+        self.scheduler = scheduler
+        self.model: MotionModel = scheduler.model
+        if self.config.video and avatar is None:
+            raise InputError("an avatar is needed unless the config says video=False")
+        self.avatar = load_avatar(avatar) if isinstance(avatar, str) else avatar
+        self.renders = self.config.video
+        self.size = self.config.size
+        self.stats = SessionStats()
+        code = self._resolve(style)
+        self._style = (code, code, 0)  # (from, to, frame the blend starts); swapped whole
+        self._rng = np.random.default_rng(self.config.seed)
+        self._state: State = self.model.init_state(1)
+        self._inbox: deque[tuple] = deque()  # ("audio", x, rate, t) | ("end",) | ("clear",)
+        self._inbox_lock = threading.Lock()
+        self._segment_rate: int | None = None  # rate of the open segment (checked at push)
+        self._playout: Playout | None = None
+        self._renderer = None
+        self._out: deque[MediaFrame] = deque()
+        self._out_lock = threading.Lock()
+        self._ready: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._first_tick = 0
+        self._frame = 0  # next frame to produce
+        self._started = False
+        self._closed = False
+        self._error: str | None = None
+        self._max_video = max(int(self.config.max_video_queue_ms * FPS / 1000), 1)
+        self._max_audio = int(self.config.max_audio_queue_ms * FPS / 1000)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Load the front end (and renderer), then join the scheduler: frame 0 is made at
+        the next tick. Raises CapacityError when the process cannot serve it at 30 FPS."""
+        if self._started or self._closed:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._ready = asyncio.Event()
+        front = await self._loop.run_in_executor(None, AudioFrontEnd)
+        self._playout = Playout(self.model.lookahead, self.config.jitter_ms, front)
+        await asyncio.wrap_future(self.scheduler.call(self._join))
+        self._started = True
+
+    def _join(self) -> None:
+        """On the worker thread: make the renderer there (its GL context lives there) and
+        attach, releasing it if admission refuses."""
+        if self.renders:
+            from stylecast.engine.render import Renderer
+
+            self._renderer = Renderer(self.avatar, self.size)
+        try:
+            self.scheduler.attach(self)
+        except BaseException:
+            self._release()
+            raise
+
+    def _leave(self) -> None:
+        self.scheduler.detach(self)
+        self._release()
+
+    def _release(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    async def aclose(self) -> None:
+        """Leave the scheduler and free the renderer. Idempotent; safe before start()."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._ready is not None:
+            self._ready.set()
+        if self._started:
+            await asyncio.wrap_future(self.scheduler.call(self._leave))
+        with self._out_lock:
+            self._out.clear()
+
+    async def __aenter__(self) -> Session:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ input
+
+    def push_audio(self, pcm: np.ndarray, sample_rate: int) -> None:
+        """Queue speech: (n,), (n, 1) or (n, 2) int16 or float32 PCM at 8-48 kHz, any n.
+        Consecutive pushes form one segment until end_segment(); InputError on bad input."""
+        x = validate_pcm(pcm, sample_rate)
+        rate = int(sample_rate)
+        if self._segment_rate is not None and rate != self._segment_rate:
+            raise InputError(
+                f"sample rate changed from {self._segment_rate} to {rate} Hz within a "
+                "segment; call end_segment() (or clear()) before switching rates"
+            )
+        if len(x) == 0:
+            return
+        self._segment_rate = rate
+        arrival = self.scheduler.media_time(self) if self._started else 0.0
+        with self._inbox_lock:
+            self._inbox.append(("audio", x.copy(), rate, max(arrival, 0.0)))
+        self.scheduler.wake()
+
+    def end_segment(self) -> None:
+        """The current utterance is complete: its last frames (look-ahead) can be made."""
+        self._segment_rate = None
+        with self._inbox_lock:
+            self._inbox.append(("end",))
+        self.scheduler.wake()
+
+    def clear(self) -> None:
+        """Barge-in: drop all queued audio; from the next frame on, silence plays and the
+        mouth closes (within 100 ms with the baseline). Queued segments end with
+        playback_finished(interrupted=True, position=seconds played)."""
+        self._segment_rate = None
+        with self._inbox_lock:
+            self._inbox.clear()  # pushes not yet ingested are dropped, not just skipped
+            self._inbox.append(("clear",))
+        self.scheduler.wake()
+
+    def set_style(self, style: Style) -> None:
+        """Change the speaking style (a preset name, a {name: weight} mix or a code vector),
+        blended in over 0.5 s from the next frame."""
+        to = self._resolve(style)
+        now = self._frame
+        self._style = (self._style_code(now), to, now)
+
+    def set_style_mix(self, weights: Mapping[str, float]) -> None:
+        """A weighted mix of named styles, e.g. {"happy": 0.7, "surprised": 0.3}."""
+        self.set_style(dict(weights))
+
+    @property
+    def pending_audio_s(self) -> float:
+        """Seconds of pushed speech not played yet (approximate between ticks)."""
+        return self._playout.pending_s if self._playout is not None else 0.0
+
+    @property
+    def lookahead_frames(self) -> float:
+        """Frames from a 16 kHz push to the first frame that plays it (the playout delay)."""
+        if self._playout is None:
+            return float("nan")
+        return self._playout.delay_frames(16_000)
+
+    def _resolve(self, style: Style) -> np.ndarray:
+        if isinstance(style, str):
+            return self.model.style_code(style)
+        if isinstance(style, Mapping):
+            if not style:
+                raise InputError("a style mix needs at least one {name: weight}")
+            w = {k: float(v) for k, v in style.items()}
+            if any(not np.isfinite(v) or v < 0 for v in w.values()) or sum(w.values()) <= 0:
+                raise InputError(f"style mix weights must be >= 0 with a positive sum; got {w}")
+            total = sum(w.values())
+            return sum(self.model.style_code(k) * (v / total) for k, v in w.items())
+        code = np.asarray(style, np.float32)
+        if code.shape != (self.model.style_dim,) or not np.all(np.isfinite(code)):
+            raise InputError(
+                f"a style code must be a finite ({self.model.style_dim},) vector for the "
+                f"{self.model.name} motion model; got shape {code.shape}"
+            )
+        return code
+
+    def _style_code(self, frame: int) -> np.ndarray:
+        a, b, start = self._style
+        x = min(max((frame - start) / STYLE_BLEND_FRAMES, 0.0), 1.0)
+        w = x * x * (3.0 - 2.0 * x)  # smoothstep
+        return ((1.0 - w) * a + w * b).astype(np.float32)
+
+    # ------------------------------------------------------------------ output
+
+    def __aiter__(self) -> Session:
+        return self
+
+    async def __anext__(self) -> MediaFrame:
+        if not self._started and not self._closed:
+            raise InputError("call start() before iterating a session")
+        while True:
+            if self._closed:
+                raise StopAsyncIteration
+            if self._error is not None:
+                raise BackendError(self._error)
+            with self._out_lock:
+                if self._out:
+                    return self._out.popleft()
+                self._ready.clear()
+            await self._ready.wait()
+
+    # ------------------------------------------------------------------ worker side
+
+    def _alive(self) -> bool:
+        return not self._closed and self._error is None
+
+    def _has_room(self) -> bool:
+        return not self._alive() or len(self._out) < self._max_video
+
+    def _ingest(self) -> None:
+        """Run the front end on everything pushed so far (worker thread)."""
+        with self._inbox_lock:
+            items = list(self._inbox)
+            self._inbox.clear()
+        for item in items:
+            if item[0] == "audio":
+                self._playout.push(item[1], item[2], item[3])
+            elif item[0] == "end":
+                self._playout.end_segment()
+            else:
+                self._playout.clear(self._frame)
+
+    def _prepare(self) -> tuple[MotionInputs, np.ndarray]:
+        """This tick's model input (batch 1) and style code (worker thread)."""
+        self._ingest()
+        noise = self._rng.random((1, self.model.noise_dim), np.float32)
+        row = self._playout.next_input()
+        if row is None:
+            inputs = silence_inputs(1, noise)
+        else:
+            inputs = MotionInputs(
+                row.mel[None], np.array([row.phoneme], np.int64), row.prosody[None], noise
+            )
+        return inputs, self._style_code(self._frame)
+
+    def _finish(self, expr: np.ndarray, pose: np.ndarray) -> float | None:
+        """Render and queue frame t (worker thread); returns the render time in ms."""
+        t = self._frame
+        pcm, events = self._playout.play()
+        video, ms = None, None
+        if self._renderer is not None:
+            t0 = time.perf_counter()
+            video = VideoFrame(t, self._render(expr, pose))
+            ms = 1000.0 * (time.perf_counter() - t0)
+        media = MediaFrame(
+            t,
+            video,
+            AudioFrame(t * SAMPLES_PER_FRAME, pcm),
+            MotionFrame(t, expr.copy(), pose.copy()),
+            tuple(events),
+            time.perf_counter(),
+        )
+        self._frame = t + 1
+        self.stats.frames = t + 1
+        self.stats.underruns = self._playout.underruns
+        with self._out_lock:
+            self._out.append(media)
+            self._enforce_bounds()
+        if self._loop is not None and self._ready is not None:
+            with contextlib.suppress(RuntimeError):  # loop closed under us
+                self._loop.call_soon_threadsafe(self._ready.set)
+        return ms
+
+    def _enforce_bounds(self) -> None:
+        """Slow consumer: drop the oldest queued video beyond the bound, never audio."""
+        if self.scheduler.mode != "realtime":
+            return
+        with_video = [i for i, m in enumerate(self._out) if m.video is not None]
+        for i in with_video[: max(len(with_video) - self._max_video, 0)]:
+            self._out[i] = self._out[i]._replace(video=None)
+            self.stats.dropped_video += 1
+        if len(self._out) > self._max_audio:
+            self._fail(
+                f"the consumer fell {len(self._out) / FPS:.1f} s behind (more than "
+                f"max_audio_queue_ms); the session was stopped rather than drop audio"
+            )
+
+    def _fail(self, reason: str) -> None:
+        self._error = reason
+        if self._loop is not None and self._ready is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._ready.set)
+
+    def _render(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        """On the worker thread, which made the renderer (a GL context is per thread)."""
+        return self._renderer.render(expr, pose)
+
+    def _calibrate_render(self) -> float:
+        """Median ms of a few renders with this session's renderer (admission control)."""
+        assert self._renderer is not None
+        from stylecast.engine.face import neutral_expr, rest_pose
+
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            self._render(neutral_expr(), rest_pose())
+            times.append(1000.0 * (time.perf_counter() - t0))
+        return float(np.median(times))
