@@ -15,6 +15,7 @@ from stylecast.engine.errors import InputError, NoFaceError
 from stylecast.engine.face import FPS, INDEX, rotation_matrix
 from stylecast.engine.fit import (
     STABLE_POINTS,
+    FitConfig,
     Fitter,
     Similarity,
     basis_in_frame_of,
@@ -109,14 +110,15 @@ def test_pose_and_weights_recovered_from_projected_landmarks(camera):
     neutral, basis = synthetic_face()
     expr, angles = random_script(60, seed=2)
     frames = project(neutral, basis, expr, angles, np.random.default_rng(3), camera=camera)
-    got_expr, got_pose = Fitter(neutral, basis).fit_points(frames)
+    fit_all = FitConfig(unfitted=())  # the synthetic face's tongueOut is as visible as any
+    got_expr, got_pose = Fitter(neutral, basis, config=fit_all).fit_points(frames)
     error = np.rad2deg(np.abs(got_pose[:, :3] - angles))
     # Orthographic landmarks fit exactly up to the noise; a pinhole camera at ~4 face
     # widths bends them a little.
     assert np.median(error) < (0.1 if camera is None else 0.6), np.median(error, axis=0)
     assert error.max() < (0.3 if camera is None else 1.5)
-    corr = [np.corrcoef(got_expr[:, k], expr[:, k])[0, 1] for k in range(52)]
-    assert min(corr) > 0.95
+    corr = np.array([np.corrcoef(got_expr[:, k], expr[:, k])[0, 1] for k in range(52)])
+    assert np.all(corr > 0.95), corr.round(3)
 
 
 def test_pose_signs_follow_the_convention():
@@ -241,15 +243,13 @@ def round_trip():
 
 
 # Channels that do not reach 0.9 yet, with what was measured (256 px, 120 frames): MediaPipe
-# sees these shapes on the rendered avatar at about half the rig's displacement (upper lid
-# 0.07 of 0.14 inter-ocular distances at a full blink; smile corner 0.03/-0.06 of
-# 0.08/-0.10), and sees a turned head's eyelids and mouth corners shifted, which reads as
-# a partial blink or a dimple. Strict: when the renderer or the fitter gets them over 0.9,
-# the unexpected pass fails the suite, and the marker must go.
+# sees the rendered smile's corners move about half as far as the rig moves them (0.03 out,
+# 0.06 up of 0.08, 0.10 inter-ocular distances at weight 1), and the fit explains part of
+# what it sees with mouthStretch, mouthDimple and jawForward. Strict: when the renderer or
+# the fitter gets them over 0.9, the unexpected pass fails the suite; remove the marker then.
 BELOW_TARGET = {
-    "eyeBlinkLeft": "correlation 0.76: spurious partial blink while the head turns (yaw > 0)",
-    "mouthSmileLeft": "correlation 0.57: a smile during a head turn is read as a dimple",
-    "mouthSmileRight": "correlation 0.83: a smile during a head turn is read as a dimple",
+    "mouthSmileLeft": "correlation 0.72: the rendered smile is read as other mouth shapes",
+    "mouthSmileRight": "correlation 0.87: the rendered smile is read as other mouth shapes",
 }
 
 

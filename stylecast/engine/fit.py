@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from stylecast.engine.errors import InputError, NoFaceError
-from stylecast.engine.face import FPS, N_EXPR, euler_from_matrix
+from stylecast.engine.face import FPS, INDEX, N_EXPR, euler_from_matrix
 from stylecast.engine.motion import Motion, resample_arrays
 
 # MediaPipe face-mesh indices that move with the skull, not with expressions.
@@ -39,6 +39,7 @@ STABLE_POINTS: tuple[int, ...] = (
     127, 356, 234, 454, 162, 389, 21, 251,
 )  # fmt: skip
 LEFT_IRIS, RIGHT_IRIS = 473, 468  # the subject's iris centres (MediaPipe refined points)
+ROBUST_CHUNK = 128  # frames per batch of the reweighted solve (~76 MB of design matrices)
 CAMERA_DISTANCE = 10.0  # assumed camera distance in inter-ocular units (~63 cm), for tz
 
 
@@ -47,19 +48,27 @@ class FitConfig:
     """How the fitter weighs and regularises. Units: inter-ocular distances."""
 
     depth_weight: float = 1.0  # weight of z residuals (MediaPipe depth, in pixel scale)
-    l2: float = 1e-4  # ridge on the weights, per weight
+    l2: float = 1e-3  # ridge on the weights, per weight
     l1: float = 1e-3  # sparsity on the weights (the weights are >= 0, so a linear term)
-    sweeps: int = 60  # coordinate-descent sweeps over the 52 weights
+    sweeps: int = 300  # at most this many coordinate-descent sweeps (until converged)
     passes: int = 3  # alternations of pose alignment and expression solve
+    # Shapes held at 0: MediaPipe has no tongue landmarks, so a tongue shows only through the
+    # lips' shape, which the other shapes explain; fitted, it steals from jawOpen.
+    unfitted: tuple[str, ...] = ("tongueOut",)
+    huber: float = 0.003  # robust loss: residuals above this (inter-ocular units) count less
+    robust_iterations: int = 3  # reweighting steps of the robust fit (0: plain least squares)
     smooth_expr: float = 0.6  # Gaussian smoothing of weights over time, sigma in frames
     smooth_pose: float = 1.0  # Gaussian smoothing of pose over time, sigma in frames
     min_face_fraction: float = 0.5  # refuse a video with a face in fewer frames than this
 
     def __post_init__(self) -> None:
-        for name in ("depth_weight", "l2", "l1", "smooth_expr", "smooth_pose"):
+        for name in ("depth_weight", "l2", "l1", "smooth_expr", "smooth_pose", "huber"):
             if getattr(self, name) < 0:
                 raise InputError(f"FitConfig.{name} must be >= 0, got {getattr(self, name)}")
-        if self.passes < 1 or self.sweeps < 1:
+        unknown = [n for n in self.unfitted if n not in INDEX]
+        if unknown:
+            raise InputError(f"FitConfig.unfitted: not ARKit blendshape names: {unknown}")
+        if self.passes < 1 or self.sweeps < 1 or self.robust_iterations < 0:
             raise InputError(f"FitConfig passes and sweeps must be >= 1, got {self}")
         if not 0.0 < self.min_face_fraction <= 1.0:
             raise InputError(
@@ -124,25 +133,39 @@ def pose_from_similarity(sim: Similarity, rest: Similarity) -> np.ndarray:
 
 
 def solve_box_qp(
-    gram: np.ndarray, rhs: np.ndarray, l1: float = 0.0, sweeps: int = 60
+    gram: np.ndarray,
+    rhs: np.ndarray,
+    l1: float = 0.0,
+    sweeps: int = 300,
+    start: np.ndarray | None = None,
+    tol: float = 1e-4,
 ) -> np.ndarray:
     """min_w 0.5 wᵀ G w - bᵀ w + l1·Σw subject to 0 <= w <= 1, for many right-hand sides.
 
-    gram: (K, K) symmetric positive definite; rhs: (T, K). Returns (T, K) float64.
-    Projected coordinate descent, vectorised over the T problems.
+    gram: (K, K) symmetric positive definite, shared, or (T, K, K), one per problem;
+    rhs: (T, K); start: (T, K) initial weights (zeros by default). Returns (T, K) float64.
+    Projected coordinate descent, vectorised over the T problems, until no weight moves by
+    more than `tol` in a sweep (or `sweeps` sweeps).
     """
-    k = gram.shape[0]
-    diag = np.diag(gram)
+    shared = gram.ndim == 2
+    g = gram[None] if shared else gram  # (1 or T, K, K)
+    k = g.shape[-1]
+    diag = np.einsum("tkk->tk", g)  # (1 or T, K)
     assert np.all(diag > 0), "the Gram matrix needs a positive diagonal"
-    w = np.zeros_like(rhs, dtype=np.float64)
-    grad = -rhs.astype(np.float64) + l1  # G w - b + l1 at w = 0; (T, K)
+    w = np.zeros(rhs.shape) if start is None else np.array(start, np.float64)
+    grad = np.einsum("tkj,tj->tk", g, w) if start is not None else np.zeros(rhs.shape)
+    grad += -rhs + l1  # G w - b + l1; (T, K)
     for _ in range(sweeps):
+        largest = 0.0  # the largest change of any weight in this sweep
         for j in range(k):
-            new = np.clip(w[:, j] - grad[:, j] / diag[j], 0.0, 1.0)
+            new = np.clip(w[:, j] - grad[:, j] / diag[:, j], 0.0, 1.0)
             delta = new - w[:, j]
             if np.any(delta):
                 w[:, j] = new
-                grad += delta[:, None] * gram[j][None, :]
+                grad += delta[:, None] * g[:, j, :]
+                largest = max(largest, float(np.abs(delta).max()))
+        if largest < tol:
+            break
     return w
 
 
@@ -220,6 +243,8 @@ class Fitter:
         a = (self.basis * self.axis_weight).reshape(N_EXPR, -1).T  # (3N, 52) design matrix
         self.design = a
         self.gram = a.T @ a + self.config.l2 * np.eye(N_EXPR)
+        self.penalty = np.full(N_EXPR, self.config.l1)  # (52,) L1 per weight
+        self.penalty[[INDEX[n] for n in self.config.unfitted]] = np.inf  # held at 0
 
     def align(self, points: np.ndarray, offset: np.ndarray | None = None) -> Similarity:
         """Similarity from the neutral (plus an expression `offset`, (N, 3)) to `points`
@@ -253,8 +278,31 @@ class Fitter:
             shift = (depos[:, anchors] - self.neutral[anchors] - offsets[:, anchors]).mean(1)
             depos[:, points] -= shift[:, None, :]
         residual = (depos - self.neutral) * self.axis_weight  # (T, N, 3)
-        rhs = residual.reshape(len(frames), -1) @ self.design  # (T, 52)
-        return solve_box_qp(self.gram, rhs, self.config.l1, self.config.sweeps)
+        residual = residual.reshape(len(frames), -1)  # (T, 3N)
+        cfg = self.config
+        expr = solve_box_qp(self.gram, residual @ self.design, self.penalty, cfg.sweeps)
+        for _ in range(cfg.robust_iterations):
+            expr = self.reweighted_solve(residual, expr)
+        return expr
+
+    def reweighted_solve(self, residual: np.ndarray, expr: np.ndarray) -> np.ndarray:
+        """One iteratively-reweighted step of a Huber fit: points whose residual under the
+        current weights `expr` exceeds config.huber (inter-ocular units) count with weight
+        huber / |residual|, so a few misplaced landmarks cannot pull in other shapes.
+        residual: (T, 3N) weighted offsets from the neutral. Returns (T, 52)."""
+        cfg = self.config
+        n = len(self.neutral)
+        out = np.empty_like(expr)
+        for lo in range(0, len(residual), ROBUST_CHUNK):  # bounds memory: (chunk, 3N, 52)
+            r, w = residual[lo : lo + ROBUST_CHUNK], expr[lo : lo + ROBUST_CHUNK]
+            misfit = np.linalg.norm((r - w @ self.design.T).reshape(len(r), n, 3), axis=2)
+            weight = np.where(misfit < cfg.huber, 1.0, cfg.huber / np.maximum(misfit, 1e-12))
+            root = np.repeat(np.sqrt(weight), 3, axis=1)  # (chunk, 3N)
+            design = self.design[None] * root[:, :, None]  # (chunk, 3N, 52)
+            gram = design.transpose(0, 2, 1) @ design + cfg.l2 * np.eye(N_EXPR)
+            rhs = np.einsum("tnk,tn->tk", design, root * r)
+            out[lo : lo + ROBUST_CHUNK] = solve_box_qp(gram, rhs, self.penalty, cfg.sweeps, start=w)
+        return out
 
     def fit(self, frames: list[np.ndarray | None], fps: float = FPS) -> Motion:
         """A 30 FPS motion from per-frame landmarks ((N, 3) each, None where no face was
