@@ -178,3 +178,31 @@ def test_motion_from_video_errors(tmp_path, capsys):
             writer.write(np.full((128, 128, 3), 20 * i, np.uint8))
     assert main(["motion", "from-video", str(blank), "-o", str(tmp_path / "m.npz")]) == EXIT_INPUT
     assert "face was found in 0 of 10 frames" in capsys.readouterr().err
+
+
+def test_motion_from_an_image_folder(tmp_path):
+    """A folder of PNG frames (name order, --fps) is footage too; a folder without images
+    is refused."""
+    import cv2
+
+    from stylecast.engine.avatar import load_avatar
+    from stylecast.engine.render import Renderer
+
+    truth = scripted_motion(1.0)
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    renderer = Renderer(load_avatar("default"), 256)
+    try:
+        for t in range(0, truth.frames, 2):  # every other frame: 15 FPS footage
+            frame = renderer.render(truth.expr[t], truth.pose[t])
+            cv2.imwrite(str(frames_dir / f"{t:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        renderer.close()
+    out = tmp_path / "m.npz"
+    argv = ["motion", "from-video", str(frames_dir), "--fps", "15", "-o", str(out)]
+    assert main([*argv, "--avatar", "default"]) == 0
+    fitted = load_motion(out)
+    assert abs(fitted.frames - truth.frames) <= 2  # 15 images at 15 FPS -> 1 s at 30 FPS
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["motion", "from-video", str(empty), "-o", str(out)]) == EXIT_INPUT
