@@ -180,3 +180,42 @@ def _expr(**weights: float) -> np.ndarray:
     for k, v in weights.items():
         e[INDEX[k]] = v
     return e
+
+
+def test_lid_refinement_keeps_the_surface_and_the_lashes_together():
+    from stylecast.engine.rig.refine import SPLIT_AT, refine_lids
+
+    avatar = load_avatar("default")
+    rig, uv = avatar.rig, avatar.face_uv
+    ref = refine_lids(rig, uv)
+    np.testing.assert_array_equal(ref.triangles, avatar.lids.triangles)  # as stored
+    all_uv = np.concatenate([uv, ref.uv])
+
+    def area(tri, pts):
+        a, b, c = pts[tri[:, 0]], pts[tri[:, 1]], pts[tri[:, 2]]
+        return 0.5 * np.abs(np.cross(b - a, c - a)).sum()
+
+    assert len(ref.triangles) > len(rig.triangles)
+    assert area(ref.triangles, all_uv) == pytest.approx(area(rig.triangles, uv), rel=1e-5)
+    # Each extra vertex lies on an edge from an upper-lid point; for most shapes it moves
+    # as that edge's linear interpolation, in a blink it keeps up with the lid margin.
+    m, o = ref.edges[:, 0], ref.edges[:, 1]
+    np.testing.assert_allclose(
+        ref.neutral, (1 - SPLIT_AT) * rig.neutral[m] + SPLIT_AT * rig.neutral[o], atol=1e-6
+    )
+    smile = INDEX["mouthSmileLeft"]
+    np.testing.assert_allclose(
+        ref.basis[smile],
+        (1 - SPLIT_AT) * rig.basis[smile, m] + SPLIT_AT * rig.basis[smile, o],
+        atol=1e-6,
+    )
+    for side in ("Left", "Right"):
+        k = INDEX[f"eyeBlink{side}"]
+        mine = np.isin(m, rig.groups[f"eyelid_{side.lower()}_upper"])
+        assert mine.sum() >= 7
+        extra = np.linalg.norm(ref.basis[k, mine], axis=1)
+        margin = np.linalg.norm(rig.basis[k, m[mine]], axis=1)
+        assert (extra >= 0.85 * margin - 0.005).all()
+    jaw = ref.basis[INDEX["jawOpen"]]
+    assert np.abs(jaw).max() < 1e-6  # the jaw never reaches the lids
+    assert 0 < SPLIT_AT < 1

@@ -22,6 +22,7 @@ import numpy as np
 
 from stylecast.engine.errors import FormatError, InputError
 from stylecast.engine.rig import FaceRig, JawModel, RestPose
+from stylecast.engine.rig.refine import LidRefinement
 from stylecast.paths import assets_dir
 
 FORMAT_NAME = "stylecast-avatar"
@@ -69,6 +70,9 @@ class Avatar:
     teeth_upper, teeth_lower, tongue: mouth-interior meshes (attrib = colour + tooth coord);
         upper teeth ride on the skull, lower teeth and tongue on the jaw.
     cavity_color: (2, 3) float32 in 0..1: mouth cavity colour at the lips, at the back.
+    lids: the face mesh as drawn: the rig's triangles with the upper lids' edges split
+        (extra vertices with their own rest positions, blendshapes and texture coordinates;
+        see engine/rig/refine.py).
     """
 
     image: np.ndarray
@@ -88,6 +92,7 @@ class Avatar:
     teeth_lower: MeshPart
     tongue: MeshPart
     cavity_color: np.ndarray
+    lids: LidRefinement
 
     @property
     def size(self) -> int:
@@ -154,6 +159,11 @@ def save_avatar(avatar: Avatar, path: str | Path) -> Path:
         "ring_parent": avatar.ring_parent.astype(np.int32),
         "ring_follow": avatar.ring_follow.astype(np.float32),
         "cavity_color": avatar.cavity_color.astype(np.float32),
+        "lids_triangles": avatar.lids.triangles.astype(np.int32),
+        "lids_neutral": avatar.lids.neutral.astype(np.float32),
+        "lids_basis": avatar.lids.basis.astype(np.float32),
+        "lids_uv": avatar.lids.uv.astype(np.float32),
+        "lids_edges": avatar.lids.edges.astype(np.int32),
     }
     for name, idx in rig.groups.items():
         arrays[f"group_{name}"] = idx.astype(np.int32)
@@ -252,4 +262,11 @@ def _from_arrays(meta: dict, d: dict[str, np.ndarray]) -> Avatar:
         teeth_lower=parts[3],
         tongue=parts[4],
         cavity_color=d["cavity_color"],
+        lids=LidRefinement(
+            triangles=d["lids_triangles"],
+            neutral=d["lids_neutral"],
+            basis=d["lids_basis"],
+            uv=d["lids_uv"],
+            edges=d["lids_edges"],
+        ),
     )

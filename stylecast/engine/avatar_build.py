@@ -22,6 +22,7 @@ from stylecast.engine.avatar_parts import build_eyes, build_mouth, build_ring
 from stylecast.engine.errors import InputError, NoFaceError
 from stylecast.engine.landmarks import FaceLandmarks, check_image, detect_faces
 from stylecast.engine.rig import FaceRig, fit_rest_pose
+from stylecast.engine.rig.refine import refine_lids
 from stylecast.engine.rig.topology import build_topology
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ def assemble(image: np.ndarray, face: FaceLandmarks) -> Avatar:
         teeth_lower=teeth_lower,
         tongue=tongue,
         cavity_color=cavity,
+        lids=refine_lids(rig, face.points[:, :2] / size),
     )
 
 

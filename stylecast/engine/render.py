@@ -107,6 +107,8 @@ class Renderer:
         rig = avatar.rig
         self._neutral = rig.neutral.astype(np.float32)
         self._basis = rig.basis.reshape(N_EXPR, -1).astype(np.float32)  # (52, 1434)
+        self._lid_neutral = avatar.lids.neutral.astype(np.float32)
+        self._lid_basis = avatar.lids.basis.reshape(N_EXPR, -1).astype(np.float32)  # (52, 3E)
         self._px = self.size / avatar.size  # output pixels per avatar pixel
         self._build_geometry()
         self._ctx = None
@@ -120,9 +122,11 @@ class Renderer:
         g = a.rig.groups
         self._inner = g["lips_inner"]
         self._iris = (int(g["iris_right"][0]), int(g["iris_left"][0]))
-        n_face, n_ring = 478, len(a.ring_vertices)
+        # The frame: [478 rig points | R ring vertices | E extra lid vertices].
+        n_face, n_ring, n_lid = 478, len(a.ring_vertices), len(a.lids.neutral)
+        n_frame = n_face + n_ring + n_lid
         parts = [*a.eyes, a.teeth_upper, a.teeth_lower, a.tongue]
-        offsets, o = [], n_face + n_ring
+        offsets, o = [], n_frame
         for p in parts:
             offsets.append(o)
             o += len(p.vertices)
@@ -130,9 +134,11 @@ class Renderer:
         self._cavity_offset = o
         self._n_vertices = o + 2 * k + 1
         self._pos = np.zeros((self._n_vertices, 3), np.float32)
-        self._weight = np.concatenate([np.ones(n_face, np.float32), a.ring_weight])
+        self._weight = np.concatenate(
+            [np.ones(n_face, np.float32), a.ring_weight, np.ones(n_lid, np.float32)]
+        )
         self._slices = {
-            "frame": slice(0, n_face + n_ring),
+            "frame": slice(0, n_frame),
             "eye_right": slice(offsets[0], offsets[1]),
             "eye_left": slice(offsets[1], offsets[2]),
             "teeth_upper": slice(offsets[2], offsets[3]),
@@ -143,6 +149,7 @@ class Renderer:
         attr = np.zeros((self._n_vertices, 4), np.float32)
         attr[:n_face, :2] = a.face_uv
         attr[n_face : n_face + n_ring, :2] = a.ring_uv
+        attr[n_face + n_ring : n_frame, :2] = a.lids.uv
         for p, off in zip(parts, offsets, strict=True):
             attr[off : off + len(p.vertices)] = p.attrib
         rim, back = a.cavity_color
@@ -169,7 +176,10 @@ class Renderer:
         self._indices = {
             # Only the ring triangles that move; the others are in the still copy.
             "ring": a.ring_triangles[(self._weight[a.ring_triangles] > 1e-4).any(1)],
-            "face": a.rig.triangles,
+            # Lid vertices are numbered 478.. in the refinement; here they follow the ring.
+            "face": np.where(
+                a.lids.triangles >= n_face, a.lids.triangles + n_ring, a.lids.triangles
+            ),
             "cavity": np.array(cav, np.int32) + o,
             "eye_right": a.eyes[0].triangles + offsets[0],
             "eye_left": a.eyes[1].triangles + offsets[1],
@@ -230,7 +240,8 @@ class Renderer:
         face = self._neutral + (e @ self._basis).reshape(478, 3)  # (478, 3) canonical
         moved = face - self._neutral
         ring = a.ring_vertices + a.ring_follow[:, None] * moved[a.ring_parent]
-        frame = np.concatenate([face, ring])  # (478 + R, 3)
+        lids = self._lid_neutral + (e @ self._lid_basis).reshape(-1, 3)
+        frame = np.concatenate([face, ring, lids])  # (478 + R + E, 3)
         rot = rotation_matrix(*p[:3])
         t = p[3:6]
         # One rigid transform, canonical -> image pixels: scale * R0 (R v + t) + t0.
