@@ -197,8 +197,13 @@ class Renderer:
             color_attachments=[ctx.renderbuffer((s, s), components=4)],
             depth_attachment=ctx.depth_renderbuffer((s, s)),
         )
+        # Rendering smaller than the portrait: sample a portrait resized to the output
+        # (area-averaged), so fine hair does not alias and shimmer as the head moves.
+        image = self.avatar.image
+        if s < image.shape[0]:
+            image = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
         # RGBA textures: llvmpipe samples 4-byte texels much faster than 3-byte ones.
-        self._tex_face = _texture(ctx, self.avatar.image)
+        self._tex_face = _texture(ctx, image)
         self._tex_eyes = _texture(ctx, self.avatar.eye_atlas)
         # What never moves (the background far from the head) is copied, not drawn.
         still = cv2.resize(self.avatar.image, (s, s), interpolation=cv2.INTER_AREA)
