@@ -242,7 +242,7 @@ TEETH_COUNT = 10  # teeth across the visible arch
 TOOTH_COLOR = np.array([0.9, 0.86, 0.77])
 LOWER_GAPS = 1000.0  # added to the lower teeth's tooth coordinate: fainter gaps (shader)
 GUM_COLOR = np.array([0.75, 0.42, 0.42])
-TONGUE_COLOR = np.array([0.72, 0.36, 0.38])
+TONGUE_COLOR = np.array([0.78, 0.4, 0.43])
 
 
 def build_mouth(rig: FaceRig, light: float) -> tuple[MeshPart, MeshPart, MeshPart, np.ndarray]:
@@ -297,7 +297,8 @@ def build_mouth(rig: FaceRig, light: float) -> tuple[MeshPart, MeshPart, MeshPar
             verts.append(
                 (mid_x + xt * width, y + 0.05 * zt, z_front + 0.08 + 0.55 * zt + 0.035 * xt**2)
             )
-            s = 0.75 * light * (1 - 0.6 * zt) * (1 - 0.3 * xt**2)
+            groove = 1 - 0.15 * np.exp(-((xt / 0.2) ** 2))  # the median groove
+            s = 0.8 * light * (1 - 0.6 * zt) * (1 - 0.35 * xt**2) * groove
             attrib.append((*(TONGUE_COLOR * s), -1.0))
     tris = []
     for j in range(nz - 1):
