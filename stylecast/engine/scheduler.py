@@ -181,9 +181,11 @@ class Scheduler:
 
     def _tick(self, sessions: list[Session]) -> None:
         c = self.costs
-        t = time.perf_counter()
         rows = [s._prepare() for s in sessions]  # ingest + next input + style code
-        c.features.append(1000.0 * (time.perf_counter() - t) / len(sessions))
+        # front-end time per session since the last tick (pushes are ingested on arrival)
+        c.features.append(sum(s._ingest_ms for s in sessions) / len(sessions))
+        for s in sessions:
+            s._ingest_ms = 0.0
         inputs = stack_inputs([r[0] for r in rows])
         style = np.stack([r[1] for r in rows])
         state = stack_states([s._state for s in sessions])

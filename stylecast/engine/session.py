@@ -70,7 +70,7 @@ class SessionConfig:
     video: bool = True  # False: motion-only output (52 weights + pose), no rendering
     realtime: bool = True  # False: offline, as fast as the consumer reads, nothing dropped
     seed: int = 0  # the session's own RNG (idle motion, pose sampling)
-    jitter_ms: float = 20.0  # extra playout delay for input chunking/network jitter
+    jitter_ms: float = 10.0  # extra playout delay: processing and push-timing jitter
     max_video_queue_ms: float = 100.0  # frames waiting for a slow consumer; older video drops
     max_audio_queue_ms: float = 10_000.0  # a consumer this far behind is disconnected
 
@@ -185,6 +185,7 @@ class Session:
         self._ready: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._first_tick = 0
+        self._ingest_ms = 0.0  # front-end time since the last tick (scheduler's cost figures)
         self._frame = 0  # next frame to produce
         self._started = False
         self._closed = False
@@ -364,6 +365,9 @@ class Session:
         with self._inbox_lock:
             items = list(self._inbox)
             self._inbox.clear()
+        if not items:
+            return
+        t0 = time.perf_counter()
         for item in items:
             if item[0] == "audio":
                 self._playout.push(item[1], item[2], item[3])
@@ -371,6 +375,7 @@ class Session:
                 self._playout.end_segment()
             else:
                 self._playout.clear(self._frame)
+        self._ingest_ms += 1000.0 * (time.perf_counter() - t0)
 
     def _prepare(self) -> tuple[MotionInputs, np.ndarray]:
         """This tick's model input (batch 1) and style code (worker thread)."""

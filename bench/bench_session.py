@@ -1,0 +1,425 @@
+"""Live sessions end to end: latency, capacity, A/V drift, barge-in, memory.
+
+    python -m bench.bench_session [--latency-s 60] [--capacity-s 20] [--drift-min 10]
+
+- latency: one real-time 512 px session; espeak-ng speech pushed in 20 ms chunks at the
+  pace a microphone delivers them (each chunk when its last sample exists); latency of a
+  chunk = the time the first frame playing its first sample leaves the iterator minus the
+  time the chunk entered push_audio. p50/p95, with the per-stage costs.
+- capacity: n real-time sessions (each speaking, each with its own consumer task) for
+  --capacity-s seconds at 512 and 256 px, n = 1, 2, ... until a video frame is dropped,
+  a tick runs late, or audio underruns; admission control is lifted for the probe, and
+  separately we report how many sessions it admits.
+- drift: --drift-min minutes of media through an offline motion-only session (faster than
+  real time), a sentence every 10 s: each segment must start on the frame the clock
+  predicts, and its samples must sit at exactly 1600 * frame in the output.
+- barge-in: clear() while the mouth is open -> the first frame with the mouth closed.
+- memory: RSS before and after the drift run and the latency run.
+
+Writes section "session" of docs/benchmarks.md. The machine is shared: `uptime` is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.report import write_section
+from stylecast.engine.baseline import BaselineMotion
+from stylecast.engine.clock import to_int16
+from stylecast.engine.face import INDEX
+from stylecast.engine.scheduler import Scheduler
+from stylecast.engine.session import (
+    PLAYBACK_FINISHED,
+    SEGMENT_STARTED,
+    Session,
+    SessionConfig,
+)
+from stylecast.engine.video import load_audio
+
+JAW = INDEX["jawOpen"]
+CLOSED = 0.06
+CHUNK_S = 0.02
+TEXT = (
+    "The quick brown fox jumps over the lazy dog. Please call Stella and ask her to bring "
+    "these things with her from the store: six spoons of fresh snow peas, five thick slabs "
+    "of blue cheese, and maybe a snack for her brother Bob. We also need a small plastic "
+    "snake and a big toy frog for the kids. She can scoop these things into three red bags, "
+    "and we will go meet her Wednesday at the train station. "
+)
+
+
+def speech(seconds: float, rate: int = 16_000) -> np.ndarray:
+    """At least `seconds` of espeak-ng speech at `rate`."""
+    with tempfile.TemporaryDirectory() as d:
+        wav = Path(d) / "s.wav"
+        reps = 1
+        while True:
+            subprocess.run(["espeak-ng", "-w", str(wav), TEXT * reps], check=True)
+            audio = load_audio(wav, rate)
+            if len(audio) >= seconds * rate:
+                return audio[: int(seconds * rate)]
+            reps *= 2
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+async def pace_pushes(
+    session: Session, audio: np.ndarray, rate: int, log: list, pause_s: tuple = ()
+) -> None:
+    """Push 20 ms chunks when their last sample exists; log (push time, segment, first
+    sample). With pause_s, the audio is cut into len(pause_s) + 1 segments with those
+    pauses between them (each ended by end_segment)."""
+    n = int(CHUNK_S * rate)
+    cuts = np.linspace(0, len(audio), len(pause_s) + 2).astype(int)
+    t0 = time.perf_counter()
+    offset = 0.0  # seconds of pauses so far
+    for k in range(len(cuts) - 1):
+        seg = audio[cuts[k] : cuts[k + 1]]
+        base = cuts[k]
+        for a in range(0, len(seg), n):
+            due = t0 + offset + (base + a + n) / rate
+            await asyncio.sleep(max(due - time.perf_counter(), 0))
+            log.append((time.perf_counter(), k, a))
+            session.push_audio(seg[a : a + n], rate)
+        session.end_segment()
+        if k < len(pause_s):
+            offset += pause_s[k]
+
+
+async def latency(seconds: float, size: int, segments: int = 8) -> dict:
+    audio = speech(seconds)
+    scheduler = Scheduler(BaselineMotion(), "realtime")
+    session = Session("default", "neutral", SessionConfig(size=size), scheduler)
+    await session.start()
+    for _ in range(15):  # settle
+        await session.__anext__()
+    rss0 = rss_mb()
+    pushes: list = []
+    leave: dict[int, float] = {}
+    starts: dict[int, int] = {}
+    lateness = []
+    t_first = None
+    rng = np.random.default_rng(0)
+    pauses = tuple(rng.uniform(0.5, 1.5, segments - 1))  # random frame phase per segment
+    pusher = asyncio.create_task(pace_pushes(session, audio, 16_000, pushes, pauses))
+    finished = 0
+    async for m in session:
+        now = time.perf_counter()
+        leave[m.index] = now
+        if t_first is None:
+            t_first = (now, m.index)
+        lateness.append(now - (t_first[0] + (m.index - t_first[1]) / 30))
+        for e in m.events:
+            if e.kind == SEGMENT_STARTED:
+                starts[e.segment] = m.index
+            if e.kind == PLAYBACK_FINISHED:
+                finished += 1
+        if finished == segments:
+            break
+    await pusher
+    stats = session.stats
+    delay = session.lookahead_frames
+    await session.aclose()
+    lat = []
+    for t_push, k, a in pushes:
+        frame = starts[k] + (a * 30) // 16_000
+        if frame in leave:
+            lat.append(1000 * (leave[frame] - t_push))
+    c = scheduler.costs
+    return {
+        "p50": float(np.percentile(lat, 50)),
+        "p95": float(np.percentile(lat, 95)),
+        "max": float(np.max(lat)),
+        "chunks": len(lat),
+        "segments": segments,
+        "delay_frames": delay,
+        "features": c.median(c.features),
+        "model": c.median(c.model),
+        "render": c.median(c.render.get(size, [])),
+        "tick": c.median(c.tick),
+        "wall_drift_ms": 1000 * (lateness[-1] - statistics.median(lateness[:30])),
+        "dropped": stats.dropped_video,
+        "underruns": stats.underruns,
+        "rss": (rss0, rss_mb()),
+        "late_ticks": scheduler.late_ticks,
+    }
+
+
+async def run_sessions(n: int, size: int, seconds: float, audio: np.ndarray) -> dict:
+    scheduler = Scheduler(BaselineMotion(), "realtime", budget=100.0)
+    sessions = [
+        Session("default", "neutral", SessionConfig(size=size, seed=i), scheduler) for i in range(n)
+    ]
+    for s in sessions:
+        await s.start()
+    counts = [0] * n
+    late: list[float] = []  # ms a frame left after its deadline on the session's clock
+    t_end = time.perf_counter() + seconds
+
+    async def consume(i: int, s: Session) -> None:
+        first = None
+        async for m in s:
+            now = time.perf_counter()
+            counts[i] += 1
+            if first is None:
+                first = (now, m.index)
+            late.append(1000 * (now - first[0] - (m.index - first[1]) / 30))
+            if now > t_end:
+                return
+
+    tasks = [asyncio.create_task(consume(i, s)) for i, s in enumerate(sessions)]
+    pushers = [
+        asyncio.create_task(pace_pushes(s, np.roll(audio, 8000 * i), 16_000, []))
+        for i, s in enumerate(sessions)
+    ]
+    await asyncio.gather(*tasks)
+    for p in pushers:
+        p.cancel()
+    dropped = sum(s.stats.dropped_video for s in sessions)
+    underruns = sum(s.stats.underruns for s in sessions)
+    tick = scheduler.costs.median(scheduler.costs.tick)
+    for s in sessions:
+        await s.aclose()
+    p99 = float(np.percentile(late, 99))
+    return {"dropped": dropped, "late_p99": p99, "late_max": float(np.max(late)),
+            "underruns": underruns, "tick": tick, "frames": sum(counts),
+            "ok": dropped == 0 and underruns == 0 and p99 < 1000 / 30}  # fmt: skip
+
+
+async def capacity(size: int, seconds: float, audio: np.ndarray, max_n: int) -> tuple:
+    rows, best = [], 0
+    for n in range(1, max_n + 1):
+        r = await run_sessions(n, size, seconds, audio)
+        rows.append((n, r))
+        print(f"capacity {size}px n={n}: {r}", flush=True)
+        if not r["ok"]:
+            break
+        best = n
+    return best, rows
+
+
+async def admitted(size: int, max_n: int) -> tuple[int, str]:
+    """How many sessions admission control lets in (default budget), and its message."""
+    scheduler = Scheduler(BaselineMotion(), "realtime")
+    sessions, reason = [], ""
+    try:
+        for i in range(max_n):
+            s = Session("default", "neutral", SessionConfig(size=size, seed=i), scheduler)
+            try:
+                await s.start()
+            except Exception as e:  # CapacityError
+                reason = str(e)
+                break
+            sessions.append(s)
+            for _ in range(45):  # let the scheduler measure the new load
+                for t in sessions:
+                    while t._out:
+                        await t.__anext__()
+                await asyncio.sleep(1 / 30)
+    finally:
+        for s in sessions:
+            await s.aclose()
+    return len(sessions), reason
+
+
+async def drift(minutes: float) -> dict:
+    sentence = to_int16(speech(3.0, 48_000))
+    frames_total = int(minutes * 60 * 30)
+    scheduler = Scheduler(BaselineMotion(), "manual")
+    session = Session(None, "neutral", SessionConfig(video=False), scheduler)
+    await session.start()
+    rss0 = rss_mb()
+    every = 300  # a sentence every 10 s
+    bad_pts, starts, expected, mismatched = 0, [], [], 0
+    t0 = time.perf_counter()
+    recent: dict[int, np.ndarray] = {}
+    for t in range(frames_total):
+        if t % every == 0:
+            session.push_audio(sentence, 48_000)
+            session.end_segment()
+            expected.append(t + int(np.ceil(session._playout.delay_frames(48_000))))
+        scheduler.tick()
+        m = await session.__anext__()
+        if m.audio.pts != m.pts:
+            bad_pts += 1
+        recent[m.index] = m.audio.pcm
+        recent.pop(m.index - 200, None)
+        for e in m.events:
+            if e.kind == SEGMENT_STARTED:
+                starts.append(m.index)
+            if e.kind == PLAYBACK_FINISHED:
+                first = starts[-1]
+                got = np.concatenate([recent[i] for i in range(first, m.index + 1)])
+                if not np.array_equal(got[: len(sentence)], sentence):
+                    mismatched += 1
+    elapsed = time.perf_counter() - t0
+    await session.aclose()
+    off = [s - e for s, e in zip(starts, expected, strict=False)]
+    return {
+        "minutes": minutes,
+        "segments": len(starts),
+        "max_offset_frames": int(np.max(np.abs(off))) if off else None,
+        "mismatched": mismatched,
+        "bad_pts": bad_pts,
+        "speed": frames_total / 30 / elapsed,
+        "rss": (rss0, rss_mb()),
+    }
+
+
+async def barge_in(trials: int) -> list[tuple[float, int]]:
+    audio = speech(12.0)
+    out = []
+    scheduler = Scheduler(BaselineMotion(), "realtime")
+    session = Session("default", "neutral", SessionConfig(size=256), scheduler)
+    await session.start()
+    for _ in range(trials):
+        session.push_audio(audio, 16_000)
+        session.end_segment()
+        opened, t_clear, f_clear = 0, None, None
+        async for m in session:
+            jaw = m.motion.expr[JAW]
+            if t_clear is None:
+                opened = opened + 1 if jaw > 0.3 else 0
+                if opened >= 2:
+                    t_clear, f_clear = time.perf_counter(), m.index
+                    session.clear()
+            elif jaw < CLOSED and m.index > f_clear:
+                out.append((1000 * (time.perf_counter() - t_clear), m.index - f_clear))
+                break
+        for _ in range(20):
+            await session.__anext__()
+    await session.aclose()
+    return out
+
+
+async def amain(args) -> None:
+    uptime0 = load()
+    print(uptime0, flush=True)
+    lat = await latency(args.latency_s, 512)
+    print("latency", lat, flush=True)
+    bi = await barge_in(args.barge_trials)
+    print("barge-in", bi, flush=True)
+    dr = await drift(args.drift_min)
+    print("drift", dr, flush=True)
+    audio = speech(max(args.capacity_s, 10.0) + 5)
+    cap = {}
+    for size in (512, 256):
+        cap[size] = await capacity(size, args.capacity_s, audio, args.max_sessions)
+    adm = {size: await admitted(size, args.max_sessions) for size in (512, 256)}
+    uptime1 = load()
+    print(uptime1, flush=True)
+
+    bi_ms = [b[0] for b in bi]
+    bi_fr = [b[1] for b in bi]
+    cap_rows = "\n".join(
+        f"| {size} | {n} | {r['frames']} | {r['tick']:.1f} | {r['late_p99']:.0f} / "
+        f"{r['late_max']:.0f} | {r['dropped']} | {r['underruns']} | {'yes' if r['ok'] else 'no'} |"
+        for size in (512, 256)
+        for n, r in cap[size][1]
+    )
+    body = f"""
+Load while measuring (the machine is shared): before `{uptime0}`; after `{uptime1}`.
+Motion model: the rule-based viseme baseline (`engine/baseline.py`); the front end's
+default phoneme look-ahead (3 frames).
+
+### Latency (one real-time 512 px session, 16 kHz speech in 20 ms chunks at microphone pace)
+
+From a chunk entering `push_audio` to the first frame that plays its first sample leaving
+the iterator, over {lat["chunks"]} chunks ({args.latency_s:.0f} s of speech in
+{lat["segments"]} segments with 0.5-1.5 s pauses, so that each starts at a different phase
+of the frame grid):
+**p50 {lat["p50"]:.0f} ms, p95 {lat["p95"]:.0f} ms** (max {lat["max"]:.0f} ms).
+
+| stage | contributes |
+|---|---|
+| playout delay: 1 frame + front-end look-ahead 3 + model look-ahead 0 + jitter 10 ms \
+= {lat["delay_frames"]:.2f} frames from the first push to the segment's first frame, \
+rounded up to the frame grid | {1000 * lat["delay_frames"] / 30:.0f} ms + 0-33 ms rounding |
+| front end (features), per session per tick, median | {lat["features"]:.2f} ms |
+| model step (batched), median | {lat["model"]:.2f} ms |
+| render 512 px, median | {lat["render"]:.2f} ms |
+| whole tick, median | {lat["tick"]:.2f} ms |
+
+A chunk's first sample was spoken 20 ms before the chunk is pushed, so the definition
+measures from 20 ms after the sound. Frames leave at their 30 FPS deadline, so the figure is
+the playout delay plus the rounding to the frame grid (fixed per segment) minus where the
+chunk falls within its frame, plus the tick's work: the spread between p50 and p95 is
+mostly the grid phase of the segment's start.
+48 kHz input adds the resampler's ~21 ms hold-back (+1 frame of delay). Dropped video frames
+{lat["dropped"]}, underruns {lat["underruns"]}, late ticks {lat["late_ticks"]}; the media
+clock ran {lat["wall_drift_ms"]:+.1f} ms against the wall clock over the run.
+
+### Capacity ({args.capacity_s:.0f} s per run, not the issue's 2 minutes)
+
+Every session speaks (20 ms chunks at microphone pace) and has its own consumer task in
+the same event loop. Admission control lifted for the probe. A run passes when no video
+frame was dropped, no audio underran, and 99% of frames left the iterator less than one
+frame (33 ms) after their deadline on the session clock (the consumer's 100 ms video
+queue absorbs the rest; on this shared machine single hiccups of other processes' making
+reach 50-100 ms even for one session, so the maximum is reported but not used).
+
+| size | sessions | frames | tick ms (median) | late p99 / max, ms | dropped | underruns | pass |
+|---|---|---|---|---|---|---|---|
+{cap_rows}
+
+**Most sessions with no dropped frame: {cap[512][0]} at 512×512, {cap[256][0]} at 256×256.**
+Admission control (default budget 80% of 33.3 ms) admitted {adm[512][0]} at 512 and
+{adm[256][0]} at 256 before refusing: "{adm[512][1] or adm[256][1]}"
+
+### A/V sync and drift ({dr["minutes"]:.0f} min of media, offline, {dr["speed"]:.0f}x real time)
+
+{dr["segments"]} segments (one 3 s sentence every 10 s, 48 kHz int16): every segment started
+on the frame the clock predicted (largest offset {dr["max_offset_frames"]} frames), its
+samples came out bit-exact at 1600 × frame in {dr["segments"] - dr["mismatched"]} of
+{dr["segments"]}, and audio pts ≠ video pts on {dr["bad_pts"]} frames. Drift: 0 frames by
+construction (frame t carries samples [1600 t, 1600 (t+1))), checked above.
+
+### Barge-in ({len(bi)} trials, real-time 256 px)
+
+`clear()` while the mouth is open → the first frame with jawOpen < {CLOSED} leaving the
+iterator: median {statistics.median(bi_ms):.0f} ms (max {max(bi_ms):.0f} ms), i.e.
+{statistics.median(bi_fr):.0f} frames after the frame on which clear() was called
+(max {max(bi_fr)}).
+
+### Memory
+
+RSS over the {dr["minutes"]:.0f}-minute drift run: {dr["rss"][0]:.0f} → {dr["rss"][1]:.0f} MB;
+over the {args.latency_s:.0f} s real-time 512 px latency run: \
+{lat["rss"][0]:.0f} → {lat["rss"][1]:.0f} MB.
+"""
+    write_section("session", "Live sessions (engine/session.py)", body)
+    print(body)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--latency-s", type=float, default=60.0)
+    ap.add_argument("--capacity-s", type=float, default=20.0)
+    ap.add_argument("--drift-min", type=float, default=10.0)
+    ap.add_argument("--barge-trials", type=int, default=10)
+    ap.add_argument("--max-sessions", type=int, default=10)
+    args = ap.parse_args()
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    asyncio.run(amain(args))
+
+
+if __name__ == "__main__":
+    main()
