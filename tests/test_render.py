@@ -158,6 +158,8 @@ def test_bad_input_and_lifecycle(avatar):
         r.render(np.zeros(51), pose())
     with pytest.raises(InputError):
         r.render_batch(np.zeros((2, 52)), np.zeros((3, 6)))
+    with pytest.raises(InputError, match="finite"):
+        r.render(expr(), np.array([np.nan, 0, 0, 0, 0, 0]))
     r.close()
     r.close()
     with pytest.raises(RuntimeError):

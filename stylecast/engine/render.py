@@ -235,12 +235,14 @@ class Renderer:
 
     def vertices(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
         """(V, 3) float32 clip-space positions of every vertex for one frame (what render
-        draws); exposed for tests and for callers that want the projected landmarks:
-        the first 478 rows are the face points."""
+        draws): the first 478 rows are the rig's points. The array is reused by the next
+        call: copy it to keep it (or use landmarks_px)."""
         e = np.clip(np.asarray(expr, np.float32), 0.0, 1.0)
         p = np.asarray(pose, np.float64)
         if e.shape != (N_EXPR,) or p.shape != (N_POSE,):
             raise InputError(f"expected expr (52,) and pose (6,), got {e.shape} and {p.shape}")
+        if not (np.isfinite(e).all() and np.isfinite(p).all()):
+            raise InputError("expr and pose must be finite numbers (got NaN or infinity)")
         a, rest = self.avatar, self.avatar.rest
         face = self._neutral + (e @ self._basis).reshape(478, 3)  # (478, 3) canonical
         moved = face - self._neutral
@@ -293,8 +295,9 @@ class Renderer:
         return ((v + 1.0) * (0.5 * self.size)).astype(np.float32)
 
     def render(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
-        """One frame: expr (52,) ARKit weights in [0, 1], pose (6,) (pitch, yaw, roll in
-        radians; tx, ty, tz in inter-ocular units, relative to the rest pose).
+        """One frame: expr (52,) ARKit weights in [0, 1] (others are clipped), pose (6,)
+        (pitch, yaw, roll in radians; tx, ty, tz in inter-ocular units, relative to the rest
+        pose).
         Returns (size, size, 3) uint8 RGB."""
         frame = np.empty((self.size, self.size, 3), np.uint8)
         self._draw(expr, pose, frame)
