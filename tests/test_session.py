@@ -307,3 +307,13 @@ async def test_admission_refuses_what_it_cannot_serve():
     with pytest.raises(CapacityError, match="cannot serve another motion-only session"):
         await session.start()
     await session.aclose()
+
+
+async def test_a_long_push_is_taken_in_slices_so_ticks_stay_short(speech):
+    session, scheduler = manual_session()
+    await session.start()
+    session.push_audio(np.tile(speech, 3), 16_000)
+    scheduler.tick()
+    assert session._inbox  # most of it still waits
+    assert 0 < session.pending_audio_s <= 0.25  # one slice went through the front end
+    await session.aclose()

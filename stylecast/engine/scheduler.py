@@ -215,11 +215,12 @@ class Scheduler:
                         return
                     if self.mode == "realtime":
                         deadline = self._t0 + self.ticks * FRAME_S
-                        while (wait := deadline - time.monotonic()) > 0:
-                            self._wake.wait(wait)
+                        while deadline > time.monotonic():
+                            # ingest in slices until the deadline; sleep when all is in
+                            busy = [s._ingest() for s in self._sessions if s._alive()]
                             self._run_calls()
-                            for s in self._sessions:
-                                s._ingest()
+                            if not any(busy) and (wait := deadline - time.monotonic()) > 0:
+                                self._wake.wait(wait)
                     else:
                         while not all(s._has_room() for s in self._sessions):
                             self._wake.wait(0.005)

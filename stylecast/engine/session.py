@@ -59,6 +59,7 @@ __all__ = [
 
 STYLE_BLEND_S = 0.5  # a style change is blended in over this long
 STYLE_BLEND_FRAMES = round(STYLE_BLEND_S * FPS)  # 15 frames
+INGEST_SLICE_S = 0.2  # most audio the front end takes in one go (~10 ms of CPU)
 Style = str | Mapping[str, float] | np.ndarray
 
 
@@ -360,22 +361,33 @@ class Session:
     def _has_room(self) -> bool:
         return not self._alive() or len(self._out) < self._max_video
 
-    def _ingest(self) -> None:
-        """Run the front end on everything pushed so far (worker thread)."""
-        with self._inbox_lock:
-            items = list(self._inbox)
-            self._inbox.clear()
-        if not items:
-            return
+    def _ingest(self) -> bool:
+        """Run the front end on what was pushed (worker thread), at most INGEST_SLICE_S of
+        audio per call so that a long push (a TTS burst) never holds up a tick; returns
+        True when more is waiting."""
+        budget = INGEST_SLICE_S
         t0 = time.perf_counter()
-        for item in items:
+        more = False
+        while not more:
+            with self._inbox_lock:
+                if not self._inbox:
+                    break
+                item = self._inbox.popleft()
+                if item[0] == "audio":
+                    n = int(budget * item[2])
+                    if len(item[1]) > n:
+                        self._inbox.appendleft(("audio", item[1][n:], *item[2:]))
+                        item = ("audio", item[1][:n], *item[2:])
+                        more = True
             if item[0] == "audio":
+                budget -= len(item[1]) / item[2]
                 self._playout.push(item[1], item[2], item[3])
             elif item[0] == "end":
                 self._playout.end_segment()
             else:
                 self._playout.clear(self._frame)
         self._ingest_ms += 1000.0 * (time.perf_counter() - t0)
+        return more
 
     def _prepare(self) -> tuple[MotionInputs, np.ndarray]:
         """This tick's model input (batch 1) and style code (worker thread)."""
