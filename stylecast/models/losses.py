@@ -74,8 +74,10 @@ def hinge_g_loss(fake: Tensor) -> Tensor:
 
 
 def sync_probability(cosine: Tensor) -> Tensor:
-    """Sync score in (0, 1) from the embeddings' cosine (SyncNet: clamp at 0)."""
-    return cosine.clamp(min=1e-6, max=1.0 - 1e-6)
+    """Sync score in (0, 1) from the embeddings' cosine: (cos + 1) / 2. SyncNet clamps the
+    cosine at 0 instead, which works because its embeddings are non-negative (post-ReLU);
+    ours are not, and a clamp gave no gradient to pairs with a negative cosine."""
+    return ((cosine + 1.0) / 2.0).clamp(min=1e-6, max=1.0 - 1e-6)
 
 
 def sync_d_loss(cosine: Tensor, in_sync: Tensor) -> Tensor:

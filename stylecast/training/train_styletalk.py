@@ -85,7 +85,7 @@ class LipSyncTrainer:
         step_optimizer(
             self.optimizers["sync"], loss, self.model.parameters(), self.train_cfg.grad_clip
         )
-        accuracy = ((cosine > 0.5).float() == label).float().mean()
+        accuracy = ((cosine > 0).float() == label).float().mean()  # P_sync > 0.5
         return {"loss": loss.item(), "accuracy": accuracy.item()}
 
 
