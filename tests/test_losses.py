@@ -111,3 +111,9 @@ def test_style_and_temporal_discriminators_shapes():
     assert patches.shape == (4, 32 // 2**SMALL.temporal_layers)
     hinge_g_loss(patches).backward()
     assert motion.grad.abs().sum() > 0
+
+
+def test_sync_losses_have_gradient_for_negative_cosines():
+    cosine = torch.tensor([-0.8, -0.1, 0.3], requires_grad=True)
+    (sync_d_loss(cosine, torch.ones(3)) + sync_g_loss(cosine)).backward()
+    assert (cosine.grad < 0).all()  # pushes every in-sync pair towards cosine 1
