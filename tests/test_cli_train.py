@@ -4,10 +4,18 @@ import json
 
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
-from stylecast.cli import EXIT_INPUT, main
-from stylecast.models.checkpoint import load_model
+from stylecast.cli import EXIT_INPUT, main  # noqa: E402
+from stylecast.models.checkpoint import load_model  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """The command sets torch's thread count for the process; put it back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("model", ["styletalk", "saas"])
