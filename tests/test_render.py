@@ -176,3 +176,15 @@ def test_missing_egl_names_the_packages(monkeypatch):
     with pytest.raises(BackendError) as info:
         create_context()
     assert EGL_PACKAGES in str(info.value)
+
+
+def test_two_renderers_in_one_thread(renderer, avatar):
+    # Each renderer has its own OpenGL context; interleaved calls must not mix them up.
+    alone = renderer.render(expr(jawOpen=0.4), pose(yaw=8))
+    with Renderer(avatar, size=128) as small:
+        a = small.render(expr(eyeBlinkLeft=1.0), pose())
+        b = renderer.render(expr(jawOpen=0.4), pose(yaw=8))
+        c = small.render(expr(eyeBlinkLeft=1.0), pose())
+    assert np.array_equal(alone, b)
+    assert np.array_equal(a, c) and a.shape == (128, 128, 3)
+    assert np.array_equal(alone, renderer.render(expr(jawOpen=0.4), pose(yaw=8)))

@@ -34,6 +34,10 @@ DEPTH_RANGE = 6.0  # canonical depth units mapped onto the depth buffer's [-1, 1
 # w = 1 at the tip, 0 at the back: it rises over the lower teeth, comes out between the
 # lips and its front half curls down over the lower lip, facing the camera.
 TONGUE_REACH, TONGUE_RISE, TONGUE_HANG = 0.6, -0.3, 0.32
+# A ring triangle whose corners all lie within this many output pixels of where the still
+# copy has them is not drawn: the copy already shows it (typical small head motions leave
+# most of the frame still).
+STILL_PX = 0.2
 CAVITY_INNER = 0.55  # the cavity's inner ring, as a fraction of the lip opening
 
 _VERTEX = """
@@ -217,6 +221,8 @@ class Renderer:
         self._vbo_attr = ctx.buffer(self._attr.tobytes())
         self._vaos = {}
         for name, idx in self._indices.items():
+            if name == "ring":
+                continue  # drawn from a per-frame index buffer, below
             prog = (
                 self._prog_tex
                 if name in ("ring", "face", "eye_right", "eye_left")
@@ -230,6 +236,17 @@ class Renderer:
                 index_element_size=4,
             )
         self._readback = bytearray(s * s * 3)
+        # The ring is drawn from a per-frame index buffer: only the triangles that moved.
+        ring = self._indices["ring"]
+        self._ring_ibo = ctx.buffer(reserve=max(ring.nbytes, 12), dynamic=True)
+        self._vaos["ring"] = ctx.vertex_array(
+            self._prog_tex,
+            [(self._vbo_pos, "3f", "in_pos"), (self._vbo_attr, "4f", "in_attr")],
+            index_buffer=self._ring_ibo,
+            index_element_size=4,
+        )
+        self._still_px = self._attr[self._slices["frame"], :2] * self.avatar.size
+        self._moved = np.zeros(len(self._still_px), bool)
 
     # ------------------------------------------------------------------ per frame
 
@@ -263,6 +280,9 @@ class Renderer:
         sl = self._slices["frame"]
         out[sl, :2] = still[:, :2] + w * (posed[:, :2] - still[:, :2])
         out[sl, 2] = posed[:, 2]
+        # Which frame vertices are away from where the still copy shows them.
+        shift = np.abs(out[sl, :2] - self._still_px).max(axis=1)
+        np.greater(shift, STILL_PX / self._px, out=self._moved)
         # Eyeballs: rigid with the skull, iris vertices slide with the gaze.
         for k, name in enumerate(("eye_right", "eye_left")):
             iris = self._iris[k]
@@ -320,27 +340,33 @@ class Renderer:
         if self._ctx is None:
             raise RuntimeError("Renderer is closed")
         pos = self.vertices(expr, pose)
-        ctx = self._ctx
-        self._vbo_pos.write(pos.tobytes())
-        self._fbo.use()
-        self._fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
-        ctx.copy_framebuffer(self._fbo, self._fbo_still)
-        ctx.disable(ctx.DEPTH_TEST)
-        self._tex_face.use(0)
-        self._vaos["ring"].render()
         tongue_out = float(np.asarray(expr)[INDEX["tongueOut"]]) > 0.05
-        for name in ("cavity", "tongue", "teeth_lower", "teeth_upper"):
-            self._vaos[name].render()
-        self._tex_eyes.use(0)
-        self._vaos["eye_right"].render()
-        self._vaos["eye_left"].render()
-        ctx.enable(ctx.DEPTH_TEST)
-        self._tex_face.use(0)
-        self._vaos["face"].render()
-        if tongue_out:
+        ring = self._indices["ring"]
+        ring = ring[self._moved[ring].any(axis=1)]
+        ctx = self._ctx
+        # Several renderers may live in one thread: make this one's context current.
+        with ctx:
+            self._vbo_pos.write(pos.tobytes())
+            self._fbo.use()
+            self._fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
+            ctx.copy_framebuffer(self._fbo, self._fbo_still)
             ctx.disable(ctx.DEPTH_TEST)
-            self._vaos["tongue_tip"].render()
-        self._fbo.read_into(self._readback, components=3, alignment=1)
+            self._tex_face.use(0)
+            if len(ring):
+                self._ring_ibo.write(ring.tobytes())
+                self._vaos["ring"].render(vertices=ring.size)
+            for name in ("cavity", "tongue", "teeth_lower", "teeth_upper"):
+                self._vaos[name].render()
+            self._tex_eyes.use(0)
+            self._vaos["eye_right"].render()
+            self._vaos["eye_left"].render()
+            ctx.enable(ctx.DEPTH_TEST)
+            self._tex_face.use(0)
+            self._vaos["face"].render()
+            if tongue_out:
+                ctx.disable(ctx.DEPTH_TEST)
+                self._vaos["tongue_tip"].render()
+            self._fbo.read_into(self._readback, components=3, alignment=1)
         out[...] = np.frombuffer(self._readback, np.uint8).reshape(self.size, self.size, 3)
 
     def close(self) -> None:
