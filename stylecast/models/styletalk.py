@@ -71,7 +71,9 @@ class StyleEncoder(nn.Module):
         self.pool = AttentionPooling(cfg.d_model)
 
     def forward(self, clip: Tensor, valid: Tensor) -> Tensor:
-        """clip (B, S, n_motion) = expr then pose per frame; valid (B, S) bool."""
+        """clip (B, S <= max_style_frames, n_motion) = expr then pose; valid (B, S) bool."""
+        limit = self.position.table.shape[0]
+        assert clip.shape[1] <= limit, f"style clip of {clip.shape[1]} frames > {limit}"
         h = self.encoder(self.position(self.inp(clip)), key_pad=~valid)  # (B, S, D)
         return self.pool(h, valid)
 
