@@ -188,3 +188,19 @@ def test_two_renderers_in_one_thread(renderer, avatar):
     assert np.array_equal(alone, b)
     assert np.array_equal(a, c) and a.shape == (128, 128, 3)
     assert np.array_equal(alone, renderer.render(expr(jawOpen=0.4), pose(yaw=8)))
+
+
+def test_a_renderer_moves_between_threads(avatar):
+    import concurrent.futures as cf
+
+    e = expr(jawOpen=0.6)
+    with Renderer(avatar, size=96) as here:
+        want = here.render(e, pose())
+    with cf.ThreadPoolExecutor(1) as pool:  # made in a worker that then ends...
+        r = pool.submit(Renderer, avatar, 96).result()
+    try:
+        assert np.array_equal(r.render(e, pose()), want)  # ...used here
+        with cf.ThreadPoolExecutor(1) as pool:  # and in another worker
+            assert np.array_equal(pool.submit(r.render, e, pose()).result(), want)
+    finally:
+        r.close()

@@ -101,7 +101,8 @@ def create_context():
 
 
 class Renderer:
-    """Renders one avatar. Not thread-safe: use one Renderer per thread."""
+    """Renders one avatar. Any thread may call it, one at a time (it is not thread-safe:
+    guard it or give each worker its own); several Renderers may share a thread."""
 
     def __init__(self, avatar: Avatar, size: int | None = None) -> None:
         self.avatar = avatar
@@ -118,6 +119,10 @@ class Renderer:
         self._ctx = None
         self._ctx = create_context()
         self._build_gl()
+        # Making the context left it current on this thread, where EGL would keep it bound
+        # (and unusable from any other thread, even after this one ends). Unbind it: each
+        # frame binds it on the calling thread and unbinds it again (`with ctx` in _draw).
+        self._ctx.__exit__(None, None, None)
 
     # ------------------------------------------------------------------ set-up
 
