@@ -315,5 +315,6 @@ async def test_a_long_push_is_taken_in_slices_so_ticks_stay_short(speech):
     session.push_audio(np.tile(speech, 3), 16_000)
     scheduler.tick()
     assert session._inbox  # most of it still waits
-    assert 0 < session.pending_audio_s <= 0.25  # one slice went through the front end
+    assert 0 < session._playout.pending_s <= 0.25  # one slice went through the front end
+    assert session.pending_audio_s == pytest.approx(3 * len(speech) / 16_000, abs=0.05)
     await session.aclose()

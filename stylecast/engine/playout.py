@@ -218,9 +218,8 @@ class Playout:
 
     @property
     def pending_s(self) -> float:
-        """Seconds of pushed audio not yet played."""
-        return (
-            sum(s.samples for s in self._segments) / OUTPUT_RATE
-            - sum(min(s.played * SAMPLES_PER_FRAME, s.samples) for s in self._segments)
-            / OUTPUT_RATE
-        )
+        """Seconds of ingested audio not yet played (safe to read from another thread:
+        the segment list is copied at once)."""
+        segs = list(self._segments)
+        left = sum(max(s.samples - s.played * SAMPLES_PER_FRAME, 0) for s in segs)
+        return left / OUTPUT_RATE

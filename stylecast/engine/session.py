@@ -72,7 +72,7 @@ class SessionConfig:
     realtime: bool = True  # False: offline, as fast as the consumer reads, nothing dropped
     seed: int = 0  # the session's own RNG (idle motion, pose sampling)
     jitter_ms: float = 10.0  # extra playout delay: processing and push-timing jitter
-    max_video_queue_ms: float = 100.0  # frames waiting for a slow consumer; older video drops
+    max_video_queue_ms: float = 100.0  # queued frames older than this lose their video
     max_audio_queue_ms: float = 10_000.0  # a consumer this far behind is disconnected
 
     def __post_init__(self) -> None:
@@ -300,7 +300,9 @@ class Session:
     @property
     def pending_audio_s(self) -> float:
         """Seconds of pushed speech not played yet (approximate between ticks)."""
-        return self._playout.pending_s if self._playout is not None else 0.0
+        with self._inbox_lock:
+            waiting = sum(len(i[1]) / i[2] for i in self._inbox if i[0] == "audio")
+        return waiting + (self._playout.pending_s if self._playout is not None else 0.0)
 
     @property
     def lookahead_frames(self) -> float:
@@ -431,11 +433,18 @@ class Session:
         return ms
 
     def _enforce_bounds(self) -> None:
-        """Slow consumer: drop the oldest queued video beyond the bound, never audio."""
+        """Slow consumer: queued frames older than max_video_queue_ms lose their video (the
+        oldest first), never their audio. Age, not count: a burst of frames made back to
+        back after a late tick is not the consumer's fault and is read at once. Beyond 4x
+        the bound in count, video drops anyway (memory)."""
         if self.scheduler.mode != "realtime":
             return
+        too_old = time.perf_counter() - self.config.max_video_queue_ms / 1000.0
         with_video = [i for i, m in enumerate(self._out) if m.video is not None]
-        for i in with_video[: max(len(with_video) - self._max_video, 0)]:
+        excess = max(len(with_video) - 4 * self._max_video, 0)
+        for k, i in enumerate(with_video):
+            if k >= excess and self._out[i].produced > too_old:
+                break
             self._out[i] = self._out[i]._replace(video=None)
             self.stats.dropped_video += 1
         if len(self._out) > self._max_audio:
