@@ -59,7 +59,7 @@ def main() -> None:
     rows = []
     for size in SIZES:
         with Renderer(avatar, size=size) as r:
-            device = r._ctx.info["GL_RENDERER"]
+            device = r.device
             runs = [measure(r, expr, pose) for _ in range(args.runs)]
         fps = statistics.median(f for f, _ in runs)
         cpu = statistics.median(c for _, c in runs)

@@ -154,6 +154,7 @@ def test_size_256(avatar):
 
 def test_bad_input_and_lifecycle(avatar):
     r = Renderer(avatar, size=64)
+    assert r.device  # e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
     with pytest.raises(InputError):
         r.render(np.zeros(51), pose())
     with pytest.raises(InputError):

@@ -313,6 +313,14 @@ class Renderer:
         out[:, 2] = (out[:, 2] - rest.translation[2]) / (rest.scale * DEPTH_RANGE)
         return out
 
+    @property
+    def device(self) -> str:
+        """The OpenGL renderer string, e.g. 'llvmpipe (LLVM 15.0.6, 256 bits)'."""
+        if self._ctx is None:
+            raise RuntimeError("Renderer is closed")
+        with self._ctx:
+            return str(self._ctx.info["GL_RENDERER"])
+
     def landmarks_px(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
         """(478, 2) float32: where the rig's points land in the rendered frame, in output
         pixels (x right, y down): the ground truth for fitting rendered frames."""
