@@ -1,0 +1,95 @@
+"""`stylecast serve`: the server (REST, WebSocket stream, WebRTC, web page); docs/server.md."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from stylecast.server.config import ServerConfig, default_data_dir
+
+    d = ServerConfig.__dataclass_fields__
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the server: web page, WebSocket and WebRTC streams, REST API",
+        description="Serve avatars live: open http://HOST:PORT/ in a browser to talk to an "
+        "avatar, /obs for an OBS Browser Source, /v1/docs for the REST API; stream over "
+        "the WebSocket /v1/stream (docs/protocol.md) or WebRTC (POST /v1/webrtc/offer).",
+        epilog="example: stylecast serve --port 8080 --max-sessions 2",
+    )
+    parser.add_argument(
+        "--host", default=d["host"].default, help="bind address (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=d["port"].default, help="TCP port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=d["max_sessions"].default,
+        metavar="N",
+        help="live streams at once; more are refused (default: %(default)s). The engine also "
+        "refuses sessions it cannot serve at 30 FPS on this machine.",
+    )
+    parser.add_argument(
+        "--token",
+        metavar="T",
+        help="require 'Authorization: Bearer T' (or ?token=T) on every /v1 call but health",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser Origin allowed besides the server's own, e.g. https://example.org "
+        "(repeatable; '*' allows any)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where uploaded avatars and styles are kept (default: {default_data_dir()})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=d["idle_timeout_s"].default,
+        metavar="SECONDS",
+        help="close streams that send nothing for this long (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ice-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="STUN/TURN server for WebRTC, e.g. stun:stun.example.org:3478 (repeatable; "
+        "default: none, so nothing outside is contacted)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from stylecast.server.app import create_app
+    from stylecast.server.config import ServerConfig
+    from stylecast.server.runner import uvicorn_options
+
+    extra = {"data_dir": args.data_dir} if args.data_dir else {}
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        max_sessions=args.max_sessions,
+        token=args.token,
+        allow_origins=tuple(args.allow_origin),
+        idle_timeout_s=args.idle_timeout,
+        ice_servers=tuple(args.ice_server),
+        **extra,
+    )
+    print(f"stylecast: open http://{args.host}:{args.port}/ (API docs: /v1/docs)", flush=True)
+    uvicorn.run(create_app(config), **uvicorn_options(config))
+    return 0

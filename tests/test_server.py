@@ -1,0 +1,203 @@
+"""The server's REST API on a real uvicorn server (loopback): health, OpenAPI, metrics,
+avatars and styles, upload validation, token and Origin checks."""
+
+import json
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from stylecast.engine.avatar import load_avatar
+from stylecast.engine.motion import save_motion, scripted_motion
+from stylecast.server.config import ServerConfig
+from stylecast.server.runner import ServerThread
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    config = ServerConfig(
+        port=0, data_dir=tmp_path_factory.mktemp("data"), max_image_bytes=2_000_000
+    )
+    with ServerThread(config) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory):
+    config = ServerConfig(
+        port=0,
+        data_dir=tmp_path_factory.mktemp("data"),
+        token=TOKEN,
+        allow_origins=("https://allowed.example",),
+    )
+    with ServerThread(config) as s:
+        yield s
+
+
+def png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    assert ok
+    return buf.tobytes()
+
+
+def test_health_and_openapi(server):
+    r = httpx.get(server.url + "/v1/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["protocol"] == 1 and body["max_sessions"] == 4
+    spec = httpx.get(server.url + "/v1/openapi.json").json()
+    for path in ("/v1/avatars", "/v1/styles", "/v1/health", "/v1/metrics"):
+        assert path in spec["paths"], path
+    body = spec["paths"]["/v1/avatars"]["post"]["requestBody"]["content"]
+    assert "image/jpeg" in body and "image/png" in body
+
+
+def test_lists_builtin_avatar_and_engine_styles(server):
+    avatars = httpx.get(server.url + "/v1/avatars").json()["avatars"]
+    assert {"name": "default", "source": "builtin"}.items() <= avatars[0].items()
+    r = httpx.get(server.url + avatars[0]["preview"])
+    assert r.headers["content-type"] == "image/jpeg"
+    img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape == (512, 512, 3)
+    styles = httpx.get(server.url + "/v1/styles").json()
+    names = [s["name"] for s in styles["styles"] if s["source"] == "preset"]
+    assert set(names) >= {"neutral", "happy", "sad"}  # what the engine's model offers
+    assert httpx.get(server.url + "/v1/avatars/nobody/preview.jpg").status_code == 404
+
+
+def test_metrics_are_prometheus_text(server):
+    r = httpx.get(server.url + "/v1/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    for name in (
+        "stylecast_sessions",
+        "stylecast_frames_sent_total",
+        "stylecast_frames_dropped_total",
+        "stylecast_frame_latency_seconds",
+    ):
+        assert f"# TYPE {name} " in text, name
+    assert 'stylecast_frame_latency_seconds_bucket{le="+Inf"}' in text
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "status", "code"),
+    [
+        (b"\xff\xd8\xff\xe0 definitely not a jpeg" * 10, "image/jpeg", 422, "bad_file"),
+        (b"", "image/png", 422, "bad_file"),
+        (b"GIF89a....", "image/gif", 415, "unsupported_type"),
+        (b"hello", "text/plain", 415, "unsupported_type"),
+        (bytes(2_000_001), "image/png", 413, "too_large"),
+    ],
+)
+def test_avatar_upload_refusals(server, body, ctype, status, code):
+    r = httpx.post(
+        server.url + "/v1/avatars",
+        params={"name": "x1"},
+        content=body,
+        headers={"content-type": ctype},
+    )
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code
+
+
+def test_avatar_upload_without_a_face(server):
+    gray = np.full((300, 300, 3), 128, np.uint8)
+    r = httpx.post(
+        server.url + "/v1/avatars",
+        params={"name": "blank"},
+        content=png(gray),
+        headers={"content-type": "image/png"},
+        timeout=60,
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "no_face", r.text
+
+
+def test_avatar_upload_builds_and_lists(server):
+    portrait = load_avatar("default").image
+    post = dict(content=png(portrait), headers={"content-type": "image/png"}, timeout=120)
+    r = httpx.post(server.url + "/v1/avatars", params={"name": "me"}, **post)
+    assert r.status_code == 201, r.text
+    names = {
+        a["name"]: a["source"] for a in httpx.get(server.url + "/v1/avatars").json()["avatars"]
+    }
+    assert names["me"] == "uploaded" and names["default"] == "builtin"
+    assert (server.config.data_dir / "avatars" / "me.avatar").is_file()
+    again = httpx.post(server.url + "/v1/avatars", params={"name": "me"}, **post)
+    assert again.status_code == 409
+    bad = httpx.post(server.url + "/v1/avatars", params={"name": "../etc"}, **post)
+    assert bad.status_code == 400 and "name" in bad.json()["error"]["message"]
+
+
+def test_style_upload_keeps_the_motion_clip(server, tmp_path):
+    clip = tmp_path / "clip.npz"
+    save_motion(clip, scripted_motion(2.0))
+    r = httpx.post(
+        server.url + "/v1/styles",
+        params={"name": "wavy"},
+        content=clip.read_bytes(),
+        headers={"content-type": "application/x-npz"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json() == {
+        "name": "wavy",
+        "source": "motion",
+        "frames": 60,
+        "seconds": 2.0,
+        "usable": False,
+    }
+    meta = json.loads((server.config.data_dir / "styles" / "wavy.json").read_text())
+    assert meta["code"] is None and meta["clip"] == "wavy.npz"
+    with np.load(server.config.data_dir / "styles" / "wavy.npz", allow_pickle=False) as z:
+        assert z["expr"].shape == (60, 52)
+    listed = {s["name"]: s for s in httpx.get(server.url + "/v1/styles").json()["styles"]}
+    assert listed["wavy"]["usable"] is False and listed["happy"]["usable"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "status"),
+    [
+        (b"PK\x03\x04 broken zip", "application/x-npz", 422),
+        (b"not,a,live,link,csv\n1,2", "text/csv", 422),
+        (b"\x00\x00\x00\x18ftypmp42 truncated", "video/mp4", 422),
+        (b"x", "application/pdf", 415),
+    ],
+)
+def test_style_upload_refusals(server, body, ctype, status):
+    r = httpx.post(
+        server.url + "/v1/styles",
+        params={"name": "bad"},
+        content=body,
+        headers={"content-type": ctype},
+    )
+    assert r.status_code == status, r.text
+
+
+def test_token_is_required(locked):
+    assert httpx.get(locked.url + "/v1/health").status_code == 200  # health stays open
+    assert httpx.get(locked.url + "/v1/avatars").status_code == 401
+    ok = httpx.get(locked.url + "/v1/avatars", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200
+    assert httpx.get(locked.url + "/v1/styles", params={"token": TOKEN}).status_code == 200
+    wrong = httpx.get(locked.url + "/v1/styles", headers={"Authorization": "Bearer nope-nope"})
+    assert wrong.status_code == 401
+
+
+def test_foreign_origin_cannot_upload(locked):
+    auth = {"Authorization": f"Bearer {TOKEN}", "content-type": "image/png"}
+    r = httpx.post(
+        locked.url + "/v1/avatars",
+        params={"name": "zz"},
+        content=b"x",
+        headers=auth | {"Origin": "https://evil.example"},
+    )
+    assert r.status_code == 403
+    r = httpx.post(
+        locked.url + "/v1/avatars",
+        params={"name": "zz"},
+        content=b"x",
+        headers=auth | {"Origin": "https://allowed.example"},
+    )
+    assert r.status_code == 422  # past the Origin check: the body is not an image
