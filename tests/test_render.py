@@ -133,6 +133,11 @@ def test_batch_matches_single_frames(renderer):
     assert batch.shape == (3, 512, 512, 3)
     for i in range(3):
         assert np.array_equal(batch[i], renderer.render(e[i], p[i]))
+    buf = np.zeros((512, 512, 3), np.uint8)
+    assert renderer.render(e[0], p[0], out=buf) is buf
+    assert np.array_equal(buf, batch[0])
+    with pytest.raises(InputError):
+        renderer.render(e[0], p[0], out=np.zeros((10, 10, 3), np.uint8))
 
 
 def test_tongue_out_shows_the_tongue(renderer, avatar):

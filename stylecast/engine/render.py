@@ -327,14 +327,20 @@ class Renderer:
         v = self.vertices(expr, pose)[:478, :2]
         return ((v + 1.0) * (0.5 * self.size)).astype(np.float32)
 
-    def render(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    def render(
+        self, expr: np.ndarray, pose: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """One frame: expr (52,) ARKit weights in [0, 1] (others are clipped), pose (6,)
         (pitch, yaw, roll in radians; tx, ty, tz in inter-ocular units, relative to the rest
-        pose).
-        Returns (size, size, 3) uint8 RGB."""
-        frame = np.empty((self.size, self.size, 3), np.uint8)
-        self._draw(expr, pose, frame)
-        return frame
+        pose). out: an optional (size, size, 3) uint8 array to write into (no allocation).
+        Returns (size, size, 3) uint8 RGB (`out` when given)."""
+        shape = (self.size, self.size, 3)
+        if out is None:
+            out = np.empty(shape, np.uint8)
+        elif out.shape != shape or out.dtype != np.uint8:
+            raise InputError(f"out must be a {shape} uint8 array, got {out.shape} {out.dtype}")
+        self._draw(expr, pose, out)
+        return out
 
     def render_batch(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
         """expr (B, 52), pose (B, 6) -> (B, size, size, 3) uint8."""
