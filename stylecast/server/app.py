@@ -111,7 +111,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             "sessions": s.live,
             "max_sessions": s.config.max_sessions,
             "model": s.scheduler.model.name,
-            "webrtc": hasattr(request.app.state, "webrtc"),
+            "webrtc": getattr(request.app.state, "webrtc_enabled", False),
         }
 
     @app.get("/v1/metrics", tags=["server"], response_class=PlainTextResponse)

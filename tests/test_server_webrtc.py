@@ -1,0 +1,116 @@
+"""WebRTC on loopback: a real aiortc peer sends speech as its microphone (a WAV file made by
+espeak-ng) and receives the avatar's video and audio; the data channel carries control
+messages and events. Also the speech gate that cuts a microphone into segments."""
+
+import asyncio
+import json
+import shutil
+import subprocess
+
+import httpx
+import numpy as np
+import pytest
+
+from stylecast.server.config import ServerConfig
+from stylecast.server.runner import ServerThread
+from stylecast.server.speech_gate import SpeechGate
+
+aiortc = pytest.importorskip("aiortc", reason="the [webrtc] extra (aiortc) is not installed")
+from aiortc.contrib.media import MediaPlayer  # noqa: E402
+
+
+def test_speech_gate_cuts_segments():
+    rate = 16_000
+    rng = np.random.default_rng(0)
+    quiet = (rng.normal(0, 30, rate)).astype(np.int16)  # -60 dBFS room noise, 1 s
+    loud = (np.sin(np.arange(rate) * 2 * np.pi * 200 / rate) * 8000).astype(np.int16)
+    x = np.concatenate([quiet, loud, quiet, quiet])
+    gate = SpeechGate()
+    actions = []
+    for i in range(0, len(x), 333):  # odd chunk sizes
+        actions += gate.feed(x[i : i + 333], rate)
+    kinds = [a[0] for a in actions]
+    assert kinds.count("end") == 1 and kinds[-1] == "end"
+    pushed = sum(len(a[1]) for a in actions if a[0] == "audio")
+    # the loud second, 0.2 s before it and ~0.5 s of hangover after it
+    assert 1.6 * rate <= pushed <= 1.8 * rate, pushed / rate
+    assert gate.open is False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with ServerThread(ServerConfig(port=0, data_dir=tmp_path_factory.mktemp("d"))) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    wav = tmp_path_factory.mktemp("speech") / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "One two three, can you hear me?"], check=True)
+    return wav
+
+
+async def test_aiortc_peer_talks_and_sees_the_avatar(server, speech_wav):
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    mic = MediaPlayer(str(speech_wav))
+    pc.addTrack(mic.audio)
+    pc.addTransceiver("video", direction="recvonly")
+    channel = pc.createDataChannel("control")
+    events: list[dict] = []
+    channel.on("message", lambda m: events.append(json.loads(m)))
+    tracks: dict[str, asyncio.Future] = {"video": asyncio.Future(), "audio": asyncio.Future()}
+    pc.on("track", lambda t: tracks[t.kind].set_result(t))
+    await pc.setLocalDescription(await pc.createOffer())
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            server.url + "/v1/webrtc/offer",
+            json={"sdp": pc.localDescription.sdp, "type": "offer", "style": "happy", "size": 128},
+            timeout=30,
+        )
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert "127.0.0.1" in answer["sdp"]  # the loopback candidate is offered
+    await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+    try:
+        async with asyncio.timeout(20):
+            video = await tracks["video"]
+            audio = await tracks["audio"]
+            frames = [await video.recv() for _ in range(45)]
+            sound = [await audio.recv() for _ in range(20)]
+            assert {(f.width, f.height) for f in frames} == {(128, 128)}
+            pts = [f.pts for f in frames]
+            assert pts == sorted(pts) and len(set(pts)) == len(pts)
+            assert all(s.sample_rate == 48_000 for s in sound)
+            channel.send(json.dumps({"type": "set_style", "style": {"sad": 1}}))
+            channel.send(json.dumps({"type": "ping", "id": 3}))
+            channel.send(json.dumps({"type": "start"}))  # not a data-channel message
+            # the WAV's speech goes through the gate into the session: segment_started
+            want = {"pong", "error", "segment_started"}
+            while not want <= {e["type"] for e in events}:
+                await video.recv()
+        assert next(e for e in events if e["type"] == "pong")["id"] == 3
+        listed = httpx.get(server.url + "/v1/webrtc/sessions").json()["sessions"]
+        assert len(listed) == 1
+        assert httpx.get(server.url + "/v1/health").json()["sessions"] == 1
+    finally:
+        await pc.close()
+        mic.audio.stop()
+    for _ in range(100):  # the server notices the closed peer and frees its slot
+        if httpx.get(server.url + "/v1/health").json()["sessions"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert httpx.get(server.url + "/v1/health").json()["sessions"] == 0
+
+
+def test_bad_offers_are_refused(server):
+    r = httpx.post(server.url + "/v1/webrtc/offer", json={"sdp": "v=0 garbage", "type": "offer"})
+    assert r.status_code == 400, r.text
+    r = httpx.post(server.url + "/v1/webrtc/offer", json={"sdp": "x", "type": "answer"})
+    assert r.status_code == 422
+    r = httpx.post(server.url + "/v1/webrtc/offer", json={"sdp": "x", "watch": "nobody"})
+    assert r.status_code == 400 and "nobody" in r.text
+    assert httpx.get(server.url + "/v1/health").json()["sessions"] == 0
