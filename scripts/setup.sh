@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Mesa EGL + llvmpipe: headless OpenGL for the renderer. espeak-ng: the corpus's speech.
 # sox, ffmpeg: making and checking test media. libportaudio2: the microphone client.
-DEB_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 espeak-ng libespeak-ng1 sox ffmpeg libportaudio2)
+DEB_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 espeak-ng libespeak-ng1 sox ffmpeg libportaudio2 chromium)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

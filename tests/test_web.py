@@ -1,0 +1,219 @@
+"""The web page in headless Chromium, driven over the Chrome DevTools Protocol (a few lines
+of `websockets`, no npm): a fake microphone plays a spoken WAV; the page connects over
+WebRTC; the <video> element plays, and the avatar's mouth region changes while the speech
+plays (compared with the idle frames before it). Skipped where chromium is not installed
+(apt install chromium). STYLECAST_SCREENSHOT=FILE.png saves a screenshot of the page."""
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import websockets
+
+from stylecast.engine.avatar import load_avatar
+from stylecast.server.config import ServerConfig
+from stylecast.server.runner import ServerThread
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SIZE = 256  # frame size the page asks for
+LEAD_S = 4.0  # silence before the speech in the fake microphone's file
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt install chromium)"),
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),
+    pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed"),
+]
+
+
+class Cdp:
+    """The smallest Chrome DevTools Protocol client: calls and results, events ignored."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.n = 0
+
+    async def call(self, method: str, **params):
+        self.n += 1
+        ident = self.n
+        await self.ws.send(json.dumps({"id": ident, "method": method, "params": params}))
+        while True:
+            msg = json.loads(await self.ws.recv())
+            if msg.get("id") == ident:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg["result"]
+
+    async def eval(self, expression: str):
+        r = await self.call(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"{expression[:60]}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    async def wait_for(self, expression: str, timeout: float = 20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = await self.eval(expression)
+            if value:
+                return value
+            await asyncio.sleep(0.1)
+        raise TimeoutError(expression)
+
+
+def chromium_args(profile: Path, wav: Path) -> list[str]:
+    return [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--no-default-browser-check",
+        f"--user-data-dir={profile}",
+        "--remote-debugging-port=0",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1100,760",
+        "about:blank",
+    ]
+
+
+@pytest.fixture
+def fake_mic(tmp_path) -> Path:
+    """A 48 kHz 16-bit WAV: LEAD_S of silence, a sentence, 3 s of silence."""
+    speech = tmp_path / "speech.wav"
+    subprocess.run(
+        ["espeak-ng", "-w", str(speech), "Hello, I am talking to you through the browser."],
+        check=True,
+    )
+    wav = tmp_path / "mic.wav"
+    subprocess.run(
+        [
+            "sox",
+            str(speech),
+            "-r",
+            "48000",
+            "-b",
+            "16",
+            "-c",
+            "1",
+            str(wav),
+            "pad",
+            str(LEAD_S),
+            "3",
+        ],
+        check=True,
+    )
+    return wav
+
+
+def mouth_box(size: int) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 of the default avatar's mouth and chin in a size x size frame."""
+    lm = load_avatar("default").landmarks[:, :2]
+    scale = size / load_avatar("default").image.shape[0]
+    left, right, upper, lower = lm[61], lm[291], lm[13], lm[14]
+    w = right[0] - left[0]
+    box = (left[0] - 0.15 * w, upper[1] - 0.3 * w, right[0] + 0.15 * w, lower[1] + 0.6 * w)
+    return tuple(int(np.rint(v * scale)) for v in box)
+
+
+SAMPLE_JS = """
+(() => {
+  const v = document.getElementById('avatar');
+  if (!v.videoWidth) return null;
+  const [x0, y0, x1, y1] = %s;
+  const c = window._sc_canvas || (window._sc_canvas = document.createElement('canvas'));
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d', {willReadFrequently: true});
+  g.drawImage(v, 0, 0);
+  const d = g.getImageData(x0, y0, x1 - x0, y1 - y0).data;
+  const gray = [];
+  for (let i = 0; i < d.length; i += 4) gray.push((d[i] + d[i + 1] + d[i + 2]) / 3 | 0);
+  return {now: performance.now(), t: v.currentTime, w: v.videoWidth, h: v.videoHeight,
+          paused: v.paused, ready: v.readyState, gray};
+})()
+"""
+
+
+async def test_page_plays_the_avatar_and_the_mouth_moves_with_speech(tmp_path, fake_mic):
+    config = ServerConfig(port=0, data_dir=tmp_path / "data")
+    with ServerThread(config) as server:
+        proc = subprocess.Popen(
+            chromium_args(tmp_path / "profile", fake_mic),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            port_file = tmp_path / "profile" / "DevToolsActivePort"
+            for _ in range(300):
+                if port_file.exists() and port_file.read_text().count("\n") >= 1:
+                    break
+                await asyncio.sleep(0.1)
+            port = int(port_file.read_text().split()[0])
+            targets = httpx.get(f"http://127.0.0.1:{port}/json/list").json()
+            page = next(t for t in targets if t["type"] == "page")
+            async with websockets.connect(page["webSocketDebuggerUrl"], max_size=2**26) as ws:
+                cdp = Cdp(ws)
+                await cdp.call("Page.enable")
+                await cdp.call("Page.navigate", url=server.url + "/")
+                await cdp.wait_for("document.getElementById('style-a')?.options.length > 0")
+                assert await cdp.eval("document.getElementById('avatar-select').value") == "default"
+                await cdp.eval(f"document.getElementById('size').value = '{SIZE}'")
+                await cdp.eval("stylecastPage.start()")
+                await cdp.wait_for("stylecastPage.link?.pc.connectionState === 'connected'")
+                samples = []
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < LEAD_S + 5.0:
+                    s = await cdp.eval(SAMPLE_JS % list(mouth_box(SIZE)))
+                    if s is not None:
+                        samples.append(s)
+                    events = await cdp.eval("stylecastPage.events")
+                    if any(e["type"] == "playback_finished" for e in events) and len(samples) > 20:
+                        break
+                    await asyncio.sleep(0.08)
+                shot = await cdp.call("Page.captureScreenshot", format="png")
+                if os.environ.get("STYLECAST_SCREENSHOT"):
+                    Path(os.environ["STYLECAST_SCREENSHOT"]).write_bytes(
+                        base64.b64decode(shot["data"])
+                    )
+                await cdp.eval("stylecastPage.stop()")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+    assert samples, "the video never showed a frame"
+    last = samples[-1]
+    assert (last["w"], last["h"]) == (SIZE, SIZE)
+    assert not last["paused"] and last["ready"] >= 2
+    assert last["t"] - samples[0]["t"] > 2.0  # the video element plays on
+    kinds = [e["type"] for e in events]
+    assert "segment_started" in kinds, events
+    started = next(e["at"] for e in events if e["type"] == "segment_started")
+    finished = next((e["at"] for e in events if e["type"] == "playback_finished"), 1e18)
+    crops = np.array([s["gray"] for s in samples], np.float32)
+    times = np.array([s["now"] for s in samples])
+    idle = times < started
+    speaking = (times > started + 250) & (times < finished)
+    assert idle.sum() >= 3 and speaking.sum() >= 5, (idle.sum(), speaking.sum())
+    # frame-to-frame change of the mouth region (gray levels): the head drifts slowly while
+    # idle; speech opens and closes the mouth several times a second
+    change = np.abs(np.diff(crops, axis=0)).mean(axis=1)
+    idle, speaking = idle[1:], speaking[1:]
+    assert change[speaking].max() > 6.0, change
+    assert change[speaking].mean() > 2.0 * max(change[idle].mean(), 0.5), (
+        change[idle],
+        change[speaking],
+    )
