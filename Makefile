@@ -4,9 +4,9 @@
 setup:
 	@bash scripts/setup.sh
 
-# The main job: see README.md.
+# The main job: the server (web page, WebSocket, WebRTC) on http://127.0.0.1:8080/; see README.md.
 run: setup
-	.venv/bin/stylecast demo
+	.venv/bin/stylecast serve
 
 # The whole test suite: lint, format check, tests.
 test: setup
