@@ -1,0 +1,80 @@
+"""`stylecast eval --corpus DIR [--saas RUN_OR_CKPT] [--styletalk ...]`: the motion systems
+side by side on a corpus split (training/evaluate.py). Needs the [train] extra (torch)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from stylecast.engine.errors import BackendError, InputError
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate the baseline, StyleTalk and SAAS on the corpus's test split",
+        description=__doc__,
+        epilog="example: stylecast eval --corpus data/corpus6h --saas assets/models/saas "
+        "--styletalk assets/models/styletalk --sync runs/styletalk --out runs/eval "
+        "--card docs/model-card.md",
+    )
+    p.add_argument("--corpus", required=True, metavar="DIR", help="corpus folder")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=("test", "val"),
+        help="split to evaluate (test: unseen performers and voices; never train)",
+    )
+    p.add_argument("--saas", metavar="DIR", help="SAAS checkpoint folder (model.safetensors)")
+    p.add_argument("--styletalk", metavar="DIR", help="StyleTalk checkpoint folder")
+    p.add_argument(
+        "--sync", metavar="RUN", help="StyleTalk run folder whose sync/last scores lip sync"
+    )
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N utterances")
+    p.add_argument("--samples", type=int, default=3, help="pose samples per utterance")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-knockouts", action="store_true", help="skip the SAAS knock-out rows")
+    p.add_argument("--out", required=True, type=Path, help="folder for results.json + figure")
+    p.add_argument("--card", type=Path, help="write the table into this markdown file's "
+                   "<!-- eval:begin/end --> section")  # fmt: skip
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.set_defaults(func=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    try:
+        import torch
+    except ImportError as e:
+        raise BackendError(f"eval needs torch ({e}); pip install 'stylecast[train]'") from e
+    from stylecast.engine.avatar import load_avatar
+    from stylecast.training import evaluate as ev
+
+    if args.limit is not None and args.limit < 2:
+        raise InputError(f"--limit must be >= 2, got {args.limit}")
+    if args.samples < 1:
+        raise InputError(f"--samples must be >= 1, got {args.samples}")
+    torch.set_num_threads(max(args.threads, 1))
+    args.out.mkdir(parents=True, exist_ok=True)
+    utts = ev.load_split(args.corpus, args.split, args.limit)
+    if len(utts) < 2:
+        raise InputError(f"{args.corpus} {args.split}: {len(utts)} utterances, need >= 2")
+    systems = ev.load_systems(args.saas, args.styletalk, not args.no_knockouts)
+    sync = ev.load_sync_discriminator(args.sync) if args.sync else None
+    rig = load_avatar("default").rig
+    results = ev.evaluate(utts, systems, rig, sync, args.samples, args.seed)
+    results["split"] = args.split
+    learned = [s for s in systems if not isinstance(s, ev.Baseline)]
+    if learned:
+        study = ev.interpolation_study(utts, learned[:2] if len(learned) > 1 else learned)
+        results["interpolation"] = study
+        ev.plot_interpolation(study, args.out / "style-interpolation.png")
+    ev.save_json(results, args.out / "results.json")
+    table = ev.markdown_table(results)
+    print(table)
+    if args.card:
+        ev.write_card_section(args.card, table)
+        log.info("wrote the table into %s", args.card)
+    return 0

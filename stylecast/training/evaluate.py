@@ -1,0 +1,535 @@
+"""`stylecast eval`: every motion system on a corpus split (by default the test split:
+unseen performers 40-47 and unseen voices), side by side.
+
+Systems: the ground truth itself (a reference row), the rule-based viseme baseline driven
+the way the engine drives it (recognized phonemes + prosody from the audio, neutral style),
+StyleTalk, SAAS, and two SAAS knock-outs of a trained model (HyperStyle offsets set to 0;
+style code pooled from the extractor's tokens before the codebook). Each learned model
+gets its style code from a *reference clip*: another utterance of the same style
+(performer x emotion x intensity) where the split has one, else of the same performer and
+emotion; never the utterance being generated.
+
+Metrics (training/metrics.py): M-LVD, F-LVD, the lip-sync discriminator's confidence,
+bilabial closure rate; emotion and performer accuracy of classifiers trained on the
+split's ground-truth motion (2-fold: trained on one half's ground truth, applied to the
+other half's generated motion); style-code retrieval; pose diversity across samples,
+jerk, and correlation of head speed with loudness; and a style-code interpolation figure.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stylecast.engine.audio import prosody_centre
+from stylecast.engine.baseline import BaselineMotion
+from stylecast.engine.face import ARKIT_NAMES, INDEX
+from stylecast.engine.motion_backend import MotionInputs
+from stylecast.engine.prosody import WINDOW as PROSODY_WINDOW
+from stylecast.engine.prosody import prosody
+from stylecast.models.checkpoint import WEIGHTS, load_model, load_state_strict, read_weights
+from stylecast.models.config import DiscriminatorConfig, SAASConfig, StyleTalkConfig
+from stylecast.models.losses import LipSyncDiscriminator, sync_probability
+from stylecast.models.sampling import generate_saas, pose_token_count
+from stylecast.training import metrics as M
+from stylecast.training.corpus import CorpusReader
+from stylecast.training.corpus_dataset import mel_windows
+
+log = logging.getLogger(__name__)
+
+SYNC_STRIDE = 5  # frames between the starts of scored lip-sync windows
+
+
+@dataclass
+class EvalUtterance:
+    """One corpus utterance with the inputs every system needs."""
+
+    index: int
+    mel: np.ndarray  # (T, 16, 80) log-mel windows (as the live front end computes them)
+    phonemes: np.ndarray  # (T,) int64 recognized ids (what the engine gets live)
+    prosody: np.ndarray  # (T, 3) loudness dBFS, voicing, pitch (engine/prosody.py)
+    phones: tuple  # true timed phones (for the bilabial spans)
+    expr: np.ndarray  # (T, 52) ground truth
+    pose: np.ndarray  # (T, 6) ground truth
+    style_id: int
+    performer: int
+    emotion: str
+    intensity: int
+
+    @property
+    def frames(self) -> int:
+        return len(self.expr)
+
+    @property
+    def motion(self) -> np.ndarray:
+        return np.concatenate([self.expr, self.pose], axis=1).astype(np.float32)
+
+
+def frame_prosody(audio: np.ndarray, frames: int) -> np.ndarray:
+    """(S,) float32 16 kHz -> (frames, 3): the engine's per-frame prosody windows."""
+    starts = prosody_centre(np.arange(frames)) - PROSODY_WINDOW // 2  # may be < 0
+    pad = PROSODY_WINDOW
+    x = np.concatenate([np.zeros(pad, np.float32), audio, np.zeros(2 * pad, np.float32)])
+    return prosody(x[starts[:, None] + pad + np.arange(PROSODY_WINDOW)])
+
+
+def load_split(root: str | Path, split: str = "test", limit: int | None = None) -> list:
+    """The split's utterances (the first `limit` in corpus order when given)."""
+    out = []
+    for u in CorpusReader(root, split):
+        if limit is not None and len(out) >= limit:
+            break
+        n = u.n_frames
+        out.append(
+            EvalUtterance(
+                index=u.index,
+                mel=mel_windows(u.audio),
+                phonemes=u.phonemes_recognized,
+                prosody=frame_prosody(u.audio, n),
+                phones=u.phones,
+                expr=u.expr,
+                pose=u.pose,
+                style_id=u.style_id,
+                performer=u.performer,
+                emotion=u.emotion,
+                intensity=u.intensity,
+            )
+        )
+    return out
+
+
+def reference_indices(utts: list[EvalUtterance]) -> tuple[list[int], dict[str, int]]:
+    """For each utterance, another one of its style (else same performer and emotion, else
+    itself), chosen deterministically; and how many fell in each case."""
+    refs, kinds = [], {"same style": 0, "same performer+emotion": 0, "itself": 0}
+    for i, u in enumerate(utts):
+        same = [j for j, v in enumerate(utts) if j != i and v.style_id == u.style_id]
+        near = [j for j, v in enumerate(utts)
+                if j != i and v.performer == u.performer and v.emotion == u.emotion]  # fmt: skip
+        pick = same or near
+        kinds["same style" if same else "same performer+emotion" if near else "itself"] += 1
+        refs.append(pick[(7 * i) % len(pick)] if pick else i)
+    return refs, kinds
+
+
+def _clip(motion: np.ndarray, max_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    m = torch.from_numpy(motion[:max_frames])[None]
+    return m, torch.ones(m.shape[:2], dtype=torch.bool)
+
+
+# ---------------------------------------------------------------- systems
+
+
+class Baseline:
+    """engine/baseline.py, fed per frame exactly as a session feeds it, neutral style."""
+
+    name = "baseline (visemes)"
+    deterministic_pose = False
+
+    def __init__(self) -> None:
+        self.model = BaselineMotion()
+        self.style = self.model.styles["neutral"][None]
+
+    def code(self, motion: np.ndarray) -> None:
+        return None  # fixed presets: no style encoder
+
+    def generate(self, u: EvalUtterance, code, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        state = self.model.init_state(1)
+        exprs, poses = [], []
+        for t in range(u.frames):
+            noise = rng.random((1, self.model.noise_dim), dtype=np.float32)
+            inputs = MotionInputs(u.mel[t : t + 1], u.phonemes[t : t + 1],
+                                  u.prosody[t : t + 1], noise)  # fmt: skip
+            out = self.model.step(inputs, self.style, state)
+            state = out.state
+            exprs.append(out.expr[0])
+            poses.append(out.pose[0])
+        return np.stack(exprs), np.stack(poses)
+
+
+class StyleTalkSystem:
+    name = "StyleTalk"
+    deterministic_pose = True
+
+    def __init__(self, model) -> None:
+        self.model = model.eval()
+        self.cfg: StyleTalkConfig = model.cfg
+
+    @torch.no_grad()
+    def code(self, motion: np.ndarray) -> np.ndarray:
+        clip, valid = _clip(motion, self.cfg.max_style_frames)
+        return self.model.encode_style(clip, valid)[0].numpy()
+
+    def _features(self, u: EvalUtterance) -> torch.Tensor:
+        if self.cfg.content.frontend == "phoneme":
+            return torch.from_numpy(u.phonemes.astype(np.int64))[None]
+        return torch.from_numpy(u.mel)[None]
+
+    @torch.no_grad()
+    def generate(self, u: EvalUtterance, code: np.ndarray, seed: int):
+        out = self.model(self._features(u), torch.from_numpy(code)[None])
+        return out.expr[0].numpy(), out.pose[0].numpy()
+
+
+class SAASSystem:
+    name = "SAAS"
+    deterministic_pose = False
+
+    def __init__(self, model, codebook: bool = True, name: str | None = None) -> None:
+        self.model = model.eval()
+        self.cfg: SAASConfig = model.cfg
+        self.codebook = codebook
+        self.name = name or self.name
+
+    @torch.no_grad()
+    def code(self, motion: np.ndarray) -> np.ndarray:
+        clip, valid = _clip(motion, self.cfg.style.max_frames)
+        if self.codebook:
+            return self.model.extract_style(clip, valid).code[0].numpy()
+        return unquantized_code(self.model.style_extractor, clip, valid)[0].numpy()
+
+    def _features(self, u: EvalUtterance) -> torch.Tensor:
+        if self.cfg.content.frontend == "phoneme":
+            return torch.from_numpy(u.phonemes.astype(np.int64))[None]
+        return torch.from_numpy(u.mel)[None]
+
+    @torch.no_grad()
+    def generate(self, u: EvalUtterance, code: np.ndarray, seed: int):
+        k = pose_token_count(u.frames, self.cfg.pose.frames_per_token)
+        g = torch.Generator().manual_seed(seed)
+        uniform = torch.rand(1, k, generator=g)
+        out = generate_saas(self.model, self._features(u), torch.from_numpy(code)[None], uniform)
+        return out.expr[0].numpy(), out.pose[0].numpy()
+
+
+def without_hyperstyle(model):
+    """A copy of a SAAS model whose HyperStyle offsets are 0 (its B head zeroed): the style
+    branch becomes a plain LSTM started from the style code."""
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        m.expression.hyper.head_b.weight.zero_()
+        m.expression.hyper.head_b.bias.zero_()
+    return m
+
+
+def unquantized_code(extractor, clip: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """StyleExtractor's code with the codebook skipped: its tokens pooled as they are."""
+    s = extractor.cfg
+    b, frames, _ = clip.shape
+    n_win = -(-frames // s.window_frames)
+    pad = n_win * s.window_frames - frames
+    clip = F.pad(clip, (0, 0, 0, pad))
+    valid = F.pad(valid, (0, pad), value=False)
+    x = clip.reshape(b * n_win, s.window_frames, -1)
+    key_pad = ~valid.reshape(b * n_win, s.window_frames)
+    h = extractor.encoder(extractor.position(extractor.inp(x)), key_pad)
+    tokens = extractor.down(h.transpose(1, 2)).transpose(1, 2).reshape(b, -1, s.d_model)
+    token_valid = valid.reshape(b, -1, s.frames_per_token)[..., 0]
+    return extractor.pool(tokens, token_valid)
+
+
+def load_sync_discriminator(run_dir: str | Path) -> tuple[LipSyncDiscriminator, StyleTalkConfig]:
+    """The lip-sync discriminator of a StyleTalk run (RUN/sync/last)."""
+    from stylecast.models.checkpoint import read_header
+    from stylecast.models.config import config_from_dict
+
+    folder = Path(run_dir) / "sync" / "last"
+    cfg = config_from_dict(read_header(folder)["config"])
+    disc = LipSyncDiscriminator(DiscriminatorConfig(), cfg.content, len(cfg.motion.lower_index))
+    load_state_strict(disc, read_weights(folder / WEIGHTS), str(folder))
+    return disc.eval(), cfg
+
+
+@torch.no_grad()
+def sync_confidence(disc, cfg: StyleTalkConfig, expr: np.ndarray, u: EvalUtterance) -> float:
+    """Mean P_sync = (cos + 1) / 2 over windows of sync_frames frames, every SYNC_STRIDE."""
+    n = disc_frames = DiscriminatorConfig().sync_frames
+    starts = np.arange(0, u.frames - n + 1, SYNC_STRIDE)
+    if len(starts) == 0:
+        return float("nan")
+    idx = starts[:, None] + np.arange(disc_frames)
+    mouth = torch.from_numpy(expr[idx][..., list(cfg.motion.lower_index)].astype(np.float32))
+    if cfg.content.frontend == "phoneme":
+        audio = torch.from_numpy(u.phonemes.astype(np.int64)[idx])
+    else:
+        audio = torch.from_numpy(u.mel[idx])
+    return float(sync_probability(disc(mouth, audio)).mean())
+
+
+# ---------------------------------------------------------------- style classifier
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-2):
+    """Standardised multinomial logistic regression (LBFGS): returns predict(x) -> labels."""
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xt = torch.from_numpy((x - mean) / std).float()
+    yt = torch.from_numpy(y).long()
+    w = torch.zeros(x.shape[1], n_classes, requires_grad=True)
+    b = torch.zeros(n_classes, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(xt @ w + b, yt) + l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+    def predict(z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return (torch.from_numpy((z - mean) / std).float() @ w + b).argmax(-1).numpy()
+
+    return predict
+
+
+def style_accuracy(true_feats: np.ndarray, gen_feats: np.ndarray, labels: np.ndarray) -> float:
+    """2-fold: a classifier fitted on one half's ground-truth features labels the other
+    half's generated features; the share it gets right."""
+    classes, y = np.unique(labels, return_inverse=True)
+    fold = np.zeros(len(y), np.int64)  # alternate within each class: both folds see it
+    for c in range(len(classes)):
+        members = np.flatnonzero(y == c)
+        fold[members] = np.arange(len(members)) % 2
+    hits = 0
+    for f in (0, 1):
+        fit, test = fold != f, fold == f
+        predict = _fit_logistic(true_feats[fit], y[fit], len(classes))
+        hits += int((predict(gen_feats[test]) == y[test]).sum())
+    return hits / len(y)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def evaluate(
+    utts: list[EvalUtterance],
+    systems: list,
+    rig,
+    sync: tuple | None = None,
+    pose_samples: int = 3,
+    seed: int = 0,
+) -> dict:
+    """Every metric for every system (plus the ground truth) -> {row name: {metric: value}}."""
+    refs, ref_kinds = reference_indices(utts)
+    closed_below = M.closed_threshold(rig)
+    emotions = np.array([u.emotion for u in utts])
+    performers = np.array([u.performer for u in utts])
+    style_ids = np.array([u.style_id for u in utts])
+    true_feats = np.stack([M.motion_features(u.expr, u.pose) for u in utts])
+    rows: dict[str, dict] = {}
+
+    def lipsync(name: str, exprs: list[np.ndarray]) -> dict:
+        closed = total = 0
+        for u, e in zip(utts, exprs, strict=True):
+            c, t = M.closure_rate(M.lip_opening(e, rig), M.bilabial_frames(u.phones, u.frames),
+                                  closed_below)  # fmt: skip
+            closed, total = closed + c, total + t
+        row = {
+            "m_lvd_mm": float(
+                np.mean([M.mouth_lvd(e, u.expr, rig) for u, e in zip(utts, exprs, strict=True)])
+            )
+            * M.MM_PER_UNIT,
+            "f_lvd_mm": float(
+                np.mean([M.face_lvd(e, u.expr, rig) for u, e in zip(utts, exprs, strict=True)])
+            )
+            * M.MM_PER_UNIT,
+            "closure": closed / max(total, 1),
+            "bilabials": total,
+        }
+        if sync is not None:
+            scores = [sync_confidence(*sync, e, u) for u, e in zip(utts, exprs, strict=True)]
+            row["sync"] = float(np.nanmean(scores))
+        return row
+
+    def pose_row(poses: list[np.ndarray]) -> dict:
+        return {
+            "pose_jerk": float(np.mean([M.pose_jerk(p) for p in poses])),
+            "energy_corr": float(
+                np.nanmean(
+                    [
+                        M.energy_correlation(p, u.prosody[:, 0])
+                        for u, p in zip(utts, poses, strict=True)
+                    ]
+                )
+            ),
+        }
+
+    gt = lipsync("ground truth", [u.expr for u in utts])
+    gt.update(pose_row([u.pose for u in utts]))
+    gt["emotion_acc"] = style_accuracy(true_feats, true_feats, emotions)
+    gt["performer_acc"] = style_accuracy(true_feats, true_feats, performers)
+    if sync is not None:  # what an out-of-sync mouth scores: the ground truth 15 frames late
+        shifted = [np.roll(u.expr, 15, axis=0) for u in utts]
+        scores = [sync_confidence(*sync, e, u) for u, e in zip(utts, shifted, strict=True)]
+        gt["sync_shifted"] = float(np.nanmean(scores))
+    rows["ground truth (reference)"] = gt
+
+    for system in systems:
+        log.info("evaluating %s on %d utterances", system.name, len(utts))
+        own = [system.code(u.motion) for u in utts]  # each clip's own code (retrieval)
+        codes = [own[r] for r in refs]  # the reference clip's code drives generation
+        exprs, poses, diversity = [], [], []
+        n_samples = 1 if system.deterministic_pose else pose_samples
+        for i, u in enumerate(utts):
+            seeds = [seed * 100_003 + 97 * i + s for s in range(n_samples)]
+            samples = [system.generate(u, codes[i], s) for s in seeds]
+            exprs.append(samples[0][0])
+            poses.append(samples[0][1])
+            diversity.append(M.pose_diversity(np.stack([p for _, p in samples])))
+        row = lipsync(system.name, exprs)
+        row.update(pose_row(poses))
+        row["pose_diversity"] = float(np.mean(diversity))
+        gen_feats = np.stack([M.motion_features(e, p) for e, p in zip(exprs, poses, strict=True)])
+        row["emotion_acc"] = style_accuracy(true_feats, gen_feats, emotions)
+        row["performer_acc"] = style_accuracy(true_feats, gen_feats, performers)
+        if own[0] is not None:
+            c = np.stack(own)
+            for key, labels in (("style", style_ids), ("emotion", emotions)):
+                hits, queries = M.nearest_neighbour_accuracy(c, labels)
+                row[f"retrieval_{key}"] = hits / max(queries, 1)
+                row[f"retrieval_{key}_queries"] = queries
+        rows[system.name] = row
+    return {"rows": rows, "references": ref_kinds, "utterances": len(utts),
+            "closed_below": closed_below}  # fmt: skip
+
+
+# ---------------------------------------------------------------- interpolation
+
+
+def interpolation_study(
+    utts: list[EvalUtterance], systems: list, emotions=("happy", "sad"), steps: int = 11
+) -> dict:
+    """Blend the mean style codes of two emotions (over the split's clips) in `steps` steps
+    and drive one utterance with each blend: per system, the mean of a few named weights
+    along the path and the size of each step (even steps = a smooth path)."""
+    names = ("mouthSmileLeft", "mouthFrownLeft", "browInnerUp", "jawOpen")
+    u = max(utts, key=lambda v: v.frames)
+    alphas = np.linspace(0.0, 1.0, steps)
+    out: dict = {"alphas": alphas.tolist(), "names": list(names), "systems": {}}
+    for system in systems:
+        codes = {e: np.mean([system.code(v.motion) for v in utts if v.emotion == e], axis=0)
+                 for e in emotions}  # fmt: skip
+        path = []
+        for a in alphas:
+            code = ((1 - a) * codes[emotions[0]] + a * codes[emotions[1]]).astype(np.float32)
+            path.append(system.generate(u, code, 0)[0])
+        path = np.stack(path)  # (K, T, 52)
+        sizes = M.step_sizes(path)
+        out["systems"][system.name] = {
+            "curves": {n: path[:, :, INDEX[n]].mean(axis=1).tolist() for n in names},
+            "step_sizes": sizes.tolist(),
+            "max_over_mean_step": float(sizes.max() / max(sizes.mean(), 1e-12)),
+            "total_change": float(np.abs(path[-1] - path[0]).mean()),
+        }
+    return out
+
+
+def plot_interpolation(study: dict, path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = study["systems"]
+    fig, axes = plt.subplots(2, len(systems), figsize=(5 * len(systems), 6), squeeze=False)
+    a = study["alphas"]
+    for col, (name, s) in enumerate(systems.items()):
+        ax = axes[0, col]
+        for n, curve in s["curves"].items():
+            ax.plot(a, curve, marker="o", label=n)
+        ax.set_title(f"{name}: happy -> sad code")
+        ax.set_xlabel("blend weight of the second code")
+        ax.set_ylabel("mean weight over the utterance")
+        ax.legend(fontsize=7)
+        ax = axes[1, col]
+        ax.bar(np.array(a[1:]) - 0.05, s["step_sizes"], width=0.08)
+        ax.set_title(f"mean |change| per step (max/mean {s['max_over_mean_step']:.2f})")
+        ax.set_xlabel("blend weight")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- report
+
+COLUMNS = (
+    ("m_lvd_mm", "M-LVD mm ↓", "{:.2f}"),
+    ("f_lvd_mm", "F-LVD mm ↓", "{:.2f}"),
+    ("sync", "sync conf ↑", "{:.3f}"),
+    ("closure", "p/b/m closed ↑", "{:.0%}"),
+    ("emotion_acc", "emotion acc ↑", "{:.0%}"),
+    ("performer_acc", "performer acc ↑", "{:.0%}"),
+    ("retrieval_style", "code retrieval: style", "{:.0%}"),
+    ("retrieval_emotion", "code retrieval: emotion", "{:.0%}"),
+    ("pose_diversity", "pose diversity rad", "{:.4f}"),
+    ("pose_jerk", "pose jerk rad/f² ↓", "{:.5f}"),
+    ("energy_corr", "head speed ~ loudness r", "{:.2f}"),
+)
+WHY_EMPTY = {
+    "sync": "no sync D given",
+    "retrieval_style": "no style encoder",
+    "retrieval_emotion": "no style encoder",
+    "pose_diversity": "reference",
+}
+
+
+def markdown_table(results: dict, extra_rows: dict[str, str] | None = None) -> str:
+    """The results as a markdown table; extra_rows: {row name: why it is empty}."""
+    head = "| system | " + " | ".join(c[1] for c in COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
+    for name, row in results["rows"].items():
+        cells = []
+        for key, _, fmt in COLUMNS:
+            v = row.get(key)
+            cells.append(fmt.format(v) if v is not None and v == v else WHY_EMPTY.get(key, "n/a"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, why in (extra_rows or {}).items():
+        lines.append(f"| {name} | " + " | ".join([why] * len(COLUMNS)) + " |")
+    return "\n".join(lines)
+
+
+def write_card_section(card: str | Path, body: str, tag: str = "eval") -> None:
+    """Replace the text between <!-- {tag}:begin --> and <!-- {tag}:end --> in the card
+    (appended at the end when the markers are missing)."""
+    card = Path(card)
+    begin, end = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
+    text = card.read_text() if card.exists() else ""
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
+    card.write_text(text)
+
+
+def load_systems(saas: str | None, styletalk: str | None, knockouts: bool = True) -> list:
+    systems: list = [Baseline()]
+    if styletalk:
+        model, _, _ = load_model(Path(styletalk))
+        systems.append(StyleTalkSystem(model))
+    if saas:
+        model, _, _ = load_model(Path(saas))
+        systems.append(SAASSystem(model))
+        if knockouts:
+            systems.append(
+                SAASSystem(model, codebook=False, name="SAAS, codebook skipped (knock-out)")
+            )
+            systems.append(SAASSystem(without_hyperstyle(model),
+                                      name="SAAS, HyperStyle Δ = 0 (knock-out)"))  # fmt: skip
+    return systems
+
+
+def save_json(obj: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(obj, indent=1, default=float) + "\n")
+
+
+__all__ = ["ARKIT_NAMES", "evaluate", "load_split", "markdown_table"]
