@@ -2,11 +2,14 @@
 avatars and styles, upload validation, token and Origin checks."""
 
 import json
+from urllib.parse import quote
 
 import cv2
 import httpx
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stylecast.engine.avatar import load_avatar
 from stylecast.engine.motion import save_motion, scripted_motion
@@ -201,3 +204,63 @@ def test_foreign_origin_cannot_upload(locked):
         headers=auth | {"Origin": "https://allowed.example"},
     )
     assert r.status_code == 422  # past the Origin check: the body is not an image
+
+
+ops = st.sampled_from(["avatars_post", "styles_post", "preview", "offer", "delete", "lists"])
+junk = st.text(max_size=50)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    op=ops,
+    name=junk,
+    body=st.binary(max_size=2000),
+    ctype=st.sampled_from(
+        [
+            "image/png",
+            "image/jpeg",
+            "video/mp4",
+            "text/csv",
+            "application/x-npz",
+            "application/json",
+            "x/y",
+            "",
+        ]
+    ),
+    obj=st.dictionaries(
+        st.sampled_from(["sdp", "type", "avatar", "style", "size", "watch", "x"]),
+        st.one_of(junk, st.integers(), st.none(), st.dictionaries(junk, st.floats(), max_size=2)),
+        max_size=6,
+    ),
+)
+def test_fuzzed_rest_calls_never_fail_on_the_server(server, op, name, body, ctype, obj):
+    """Random names, bodies and JSON against every operation of the OpenAPI description:
+    the server answers with a 2xx or a 4xx naming the problem, never a 5xx."""
+    url = server.url
+    spec_paths = FUZZ_SPEC.setdefault("paths", httpx.get(url + "/v1/openapi.json").json()["paths"])
+    assert {"/v1/avatars", "/v1/styles", "/v1/webrtc/offer"} <= set(spec_paths)
+    if op in ("avatars_post", "styles_post"):
+        path = "/v1/avatars" if op == "avatars_post" else "/v1/styles"
+        r = httpx.post(
+            url + path,
+            params={"name": name},
+            content=body,
+            headers={"content-type": ctype},
+            timeout=60,
+        )
+    elif op == "preview":
+        r = httpx.get(url + f"/v1/avatars/{quote(name, safe='')}/preview.jpg")
+    elif op == "offer":
+        r = httpx.post(url + "/v1/webrtc/offer", json=obj, timeout=30)
+    elif op == "delete":
+        r = httpx.delete(url + f"/v1/webrtc/{quote(name, safe='')}")
+    else:
+        r = httpx.get(url + "/v1/styles")
+    assert r.status_code < 500, (op, r.status_code, r.text)
+    if r.status_code >= 400:
+        assert r.json()  # a JSON body that says what was wrong
+
+
+FUZZ_SPEC: dict = {}

@@ -263,7 +263,10 @@ class WebRtcManager:
             if pc.connectionState in ("failed", "closed"):
                 await peer.aclose()
 
-        await pc.setRemoteDescription(RTCSessionDescription(offer.sdp, offer.type))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer.sdp, offer.type))
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
+            raise InputError(f"the offer's SDP was refused: {type(e).__name__}: {e}") from e
         kinds = {t.kind for t in pc.getTransceivers()}
         if kinds != {"audio", "video"}:
             raise InputError(f"the offer must receive audio and video; it has {sorted(kinds)}")
@@ -321,8 +324,6 @@ def add_webrtc_routes(app: FastAPI) -> None:
             raise ApiError(503, p.CAPACITY, str(e)) from e
         except InputError as e:
             raise ApiError(400, "invalid", str(e)) from e
-        except ValueError as e:  # an SDP aiortc cannot parse
-            raise ApiError(400, "bad_sdp", f"the offer's SDP was refused: {e}") from e
 
     @app.delete("/v1/webrtc/{ident}", tags=["webrtc"], status_code=204)
     async def webrtc_close(ident: str, request: Request, s: Access) -> None:
