@@ -2,7 +2,8 @@
 of `websockets`, no npm): a fake microphone plays a spoken WAV; the page connects over
 WebRTC; the <video> element plays, and the avatar's mouth region changes while the speech
 plays (compared with the idle frames before it). Skipped where chromium is not installed
-(apt install chromium). STYLECAST_SCREENSHOT=FILE.png saves a screenshot of the page."""
+(apt install chromium). STYLECAST_SCREENSHOT=FILE (.png or .jpg) saves a screenshot of the
+page."""
 
 import asyncio
 import base64
@@ -13,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import cv2
 import httpx
 import numpy as np
 import pytest
@@ -130,6 +132,17 @@ def mouth_box(size: int) -> tuple[int, int, int, int]:
     return tuple(int(np.rint(v * scale)) for v in box)
 
 
+def save_screenshot(png: bytes, path: str) -> None:
+    """The page's screenshot as PNG, or as JPEG for a .jpg path (docs/web_page.jpg is made by
+    `STYLECAST_SCREENSHOT=docs/web_page.jpg python -m pytest tests/test_web.py`)."""
+    if Path(path).suffix.lower() in (".jpg", ".jpeg"):
+        image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 82])
+        assert ok
+        png = buf.tobytes()
+    Path(path).write_bytes(png)
+
+
 SAMPLE_JS = """
 (() => {
   const v = document.getElementById('avatar');
@@ -186,9 +199,8 @@ async def test_page_plays_the_avatar_and_the_mouth_moves_with_speech(tmp_path, f
                     await asyncio.sleep(0.08)
                 shot = await cdp.call("Page.captureScreenshot", format="png")
                 if os.environ.get("STYLECAST_SCREENSHOT"):
-                    Path(os.environ["STYLECAST_SCREENSHOT"]).write_bytes(
-                        base64.b64decode(shot["data"])
-                    )
+                    png = base64.b64decode(shot["data"])
+                    save_screenshot(png, os.environ["STYLECAST_SCREENSHOT"])
                 await cdp.eval("stylecastPage.stop()")
         finally:
             proc.terminate()
