@@ -325,7 +325,7 @@ async def amain(args) -> None:
         runs.append(await latency(args.latency_s, 512))
         print("latency", runs[-1], flush=True)
     lat = dict(runs[0])
-    for key in ("p50", "p95", "max", "features", "model", "render", "tick"):
+    for key in ("p50", "p95", "max", "features", "model", "render", "tick", "wall_drift_ms"):
         lat[key] = statistics.median(r[key] for r in runs)
     lat["chunks"] = sum(r["chunks"] for r in runs)
     lat["dropped"] = sum(r["dropped"] for r in runs)
@@ -390,7 +390,8 @@ chunk falls within its frame, plus the tick's work: the spread between p50 and p
 mostly the grid phase of the segment's start.
 48 kHz input adds the resampler's ~21 ms hold-back (+1 frame of delay). Dropped video frames
 {lat["dropped"]}, underruns {lat["underruns"]}, late ticks {lat["late_ticks"]}; the media
-clock ran {lat["wall_drift_ms"]:+.1f} ms against the wall clock over the run.
+clock ran {lat["wall_drift_ms"]:+.1f} ms against the wall clock over a run (median; a
+negative figure is the worker falling behind when the machine starves it).
 
 ### Capacity ({args.capacity_s:.0f} s per run, not the 2 minutes)
 

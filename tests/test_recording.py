@@ -50,6 +50,10 @@ def test_recording_returns_the_session_motion(wav, tmp_path):
     assert rec.speech_s == pytest.approx(len(load_audio(wav, 48_000)) / 48_000, abs=1e-3)
 
 
-def test_render_without_motion_or_audio_is_refused(tmp_path):
-    assert main(["render", "-o", str(tmp_path / "x.mp4")]) == 2
-    assert main(["render", "--audio", "nope.wav", "-o", str(tmp_path / "x.mp4")]) == 2
+def test_render_without_motion_or_audio_is_refused(tmp_path, wav, capsys):
+    out = str(tmp_path / "x.mp4")
+    assert main(["render", "-o", out]) == 2
+    assert main(["render", "--audio", "nope.wav", "-o", out]) == 2
+    assert main(["render", "--audio", str(wav), "--style", "grumpy", "-o", out]) == 2
+    assert "known styles" in capsys.readouterr().err
+    assert main(["render", "--audio", str(wav), "-o", str(tmp_path / "x.avi")]) == 2
