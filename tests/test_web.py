@@ -143,20 +143,24 @@ def save_screenshot(png: bytes, path: str) -> None:
     Path(path).write_bytes(png)
 
 
-SAMPLE_JS = """
+SAMPLER_JS = """
 (() => {
+  // every 100 ms, in the page: the video's time and the gray pixels of the mouth region
   const v = document.getElementById('avatar');
-  if (!v.videoWidth) return null;
   const [x0, y0, x1, y1] = %s;
-  const c = window._sc_canvas || (window._sc_canvas = document.createElement('canvas'));
-  c.width = v.videoWidth; c.height = v.videoHeight;
+  const c = document.createElement('canvas');
   const g = c.getContext('2d', {willReadFrequently: true});
-  g.drawImage(v, 0, 0);
-  const d = g.getImageData(x0, y0, x1 - x0, y1 - y0).data;
-  const gray = [];
-  for (let i = 0; i < d.length; i += 4) gray.push((d[i] + d[i + 1] + d[i + 2]) / 3 | 0);
-  return {now: performance.now(), t: v.currentTime, w: v.videoWidth, h: v.videoHeight,
-          paused: v.paused, ready: v.readyState, gray};
+  window._scSamples = [];
+  window._scTimer = setInterval(() => {
+    if (!v.videoWidth) return;
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    g.drawImage(v, 0, 0);
+    const d = g.getImageData(x0, y0, x1 - x0, y1 - y0).data;
+    const gray = [];
+    for (let i = 0; i < d.length; i += 4) gray.push((d[i] + d[i + 1] + d[i + 2]) / 3 | 0);
+    window._scSamples.push({now: performance.now(), t: v.currentTime, w: v.videoWidth,
+                            h: v.videoHeight, paused: v.paused, ready: v.readyState, gray});
+  }, 100);
 })()
 """
 
@@ -187,16 +191,15 @@ async def test_page_plays_the_avatar_and_the_mouth_moves_with_speech(tmp_path, f
                 await cdp.eval(f"document.getElementById('size').value = '{SIZE}'")
                 await cdp.eval("stylecastPage.start()")
                 await cdp.wait_for("stylecastPage.link?.pc.connectionState === 'connected'")
-                samples = []
+                await cdp.eval(SAMPLER_JS % list(mouth_box(SIZE)))
                 t0 = time.monotonic()
-                while time.monotonic() - t0 < LEAD_S + 5.0:
-                    s = await cdp.eval(SAMPLE_JS % list(mouth_box(SIZE)))
-                    if s is not None:
-                        samples.append(s)
+                while time.monotonic() - t0 < LEAD_S + 10.0:
+                    await asyncio.sleep(0.3)
                     events = await cdp.eval("stylecastPage.events")
-                    if any(e["type"] == "playback_finished" for e in events) and len(samples) > 20:
+                    if any(e["type"] == "playback_finished" for e in events):
                         break
-                    await asyncio.sleep(0.08)
+                await asyncio.sleep(0.5)
+                samples = await cdp.eval("clearInterval(window._scTimer), window._scSamples")
                 shot = await cdp.call("Page.captureScreenshot", format="png")
                 if os.environ.get("STYLECAST_SCREENSHOT"):
                     png = base64.b64decode(shot["data"])
