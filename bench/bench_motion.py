@@ -1,8 +1,9 @@
 """Motion-model step cost: PyTorch vs ONNX Runtime, per frame, on this machine.
 
-Exports each model's streaming step (`(features, *state) -> (expr, pose, *state)`, legacy
-exporter, batch axis dynamic), checks onnxruntime against PyTorch, and times one step at
-batch 1 and 4 with one thread: medians of several runs.
+Exports each model with `stylecast.export` (step graph `(features, style[, uniform],
+*state) -> (expr, pose, *state)`, legacy exporter, batch axis dynamic), checks onnxruntime
+against PyTorch, and times one step at batch 1 and 4 with one thread: medians of several
+runs.
 
     python -m bench.bench_motion [--presets small default] [--runs 5] [--steps 30]
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +22,10 @@ import onnxruntime as ort
 import torch
 
 from bench.report import write_section
+from stylecast.export.onnx_export import export_model, style_dim
 from stylecast.models.config import saas_config, styletalk_config
 from stylecast.models.saas import SAAS
 from stylecast.models.styletalk import StyleTalk
-
-LAYER_MAJOR = {"can_h", "can_c", "sty_h", "sty_c"}  # (layers, B, H): batch on axis 1
-
-
-class StepGraph(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, features, *state):
-        out = self.model.step(features, type(self.model.init_state(1))(*state))
-        return (out.expr, out.pose, *out.state)
 
 
 def features(model, batch: int) -> torch.Tensor:
@@ -45,50 +34,50 @@ def features(model, batch: int) -> torch.Tensor:
     return torch.randn(batch, 16, 80)
 
 
-def style_dim(model) -> int:
-    return model.cfg.style_dim if isinstance(model, SAAS) else model.cfg.d_model
-
-
-def export(model, path: Path) -> tuple[list[str], ort.InferenceSession]:
-    fields = model.init_state(1)._fields
-    inputs = ["features"] + [f"in_{n}" for n in fields]
-    outputs = ["expr", "pose"] + [f"out_{n}" for n in fields]
-    axes = {n: {1 if n[3:] in LAYER_MAJOR or n[4:] in LAYER_MAJOR else 0: "batch"}
-            for n in inputs[1:] + outputs[2:]}  # fmt: skip
-    axes.update({"features": {0: "batch"}, "expr": {0: "batch"}, "pose": {0: "batch"}})
-    state = model.init_state(2, torch.randn(2, style_dim(model)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(StepGraph(model).eval(), (features(model, 2), *state), str(path),
-                          input_names=inputs, output_names=outputs, dynamic_axes=axes,
-                          opset_version=17, dynamo=False)  # fmt: skip
+def export(model, folder: Path) -> tuple[dict, ort.InferenceSession]:
+    """The model's step graph as `stylecast export` writes it, in a one-thread session."""
+    manifest = export_model(model, folder, check=False)
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    return inputs, ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(folder / "step.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+    return manifest, session
 
 
-def max_difference(model, inputs, session, batch: int = 3, steps: int = 10) -> float:
+def step_feeds(manifest: dict, x: torch.Tensor, state) -> dict[str, np.ndarray]:
+    """The step graph's inputs: features, style[, uniform] and the carried state."""
+    feeds = {"features": x.numpy(), "style": state.style.numpy()}
+    if manifest["noise_dim"]:
+        feeds["uniform"] = state.uniform.numpy()
+    feeds.update({s["input"]: getattr(state, s["name"]).numpy() for s in manifest["state"]})
+    return feeds
+
+
+def max_difference(model, manifest, session, batch: int = 3, steps: int = 10) -> float:
     state = model.init_state(batch, torch.randn(batch, style_dim(model)))
+    carried = [s["name"] for s in manifest["state"]]
     worst = 0.0
     for _ in range(steps):
         if hasattr(state, "uniform"):
             state = state._replace(uniform=torch.rand(batch))
         x = features(model, batch)
-        got = session.run(None, {n: v.numpy() for n, v in zip(inputs, (x, *state), strict=True)})
+        got = session.run(None, step_feeds(manifest, x, state))
         with torch.no_grad():
             ref = model.step(x, state)
-        for a, b in zip((ref.expr, ref.pose, *ref.state), got, strict=True):
+        expected = (ref.expr, ref.pose, *(getattr(ref.state, n) for n in carried))
+        for a, b in zip(expected, got, strict=True):
             if a.numel():
                 worst = max(worst, float(np.abs(a.numpy().astype(np.float64) - b).max()))
         state = ref.state
     return worst
 
 
-def time_steps(model, inputs, session, batch: int, runs: int, steps: int) -> tuple[float, float]:
+def time_steps(model, manifest, session, batch: int, runs: int, steps: int) -> tuple[float, float]:
     """Median ms per step (torch, onnxruntime) over `runs` runs of `steps` steps."""
     state = model.init_state(batch, torch.randn(batch, style_dim(model)))
     x = features(model, batch)
-    feeds = {n: v.numpy() for n, v in zip(inputs, (x, *state), strict=True)}
+    feeds = step_feeds(manifest, x, state)
     torch_ms, ort_ms = [], []
     with torch.no_grad():
         for _ in range(runs):
@@ -119,12 +108,12 @@ def main() -> None:
                 ("StyleTalk (phoneme)", StyleTalk(styletalk_config(preset, "phoneme"))),
             ):
                 model.eval()
-                inputs, session = export(model, Path(tmp) / "step.onnx")
-                diff = max_difference(model, inputs, session)
+                manifest, session = export(model, Path(tmp) / name.split()[0] / preset)
+                diff = max_difference(model, manifest, session)
                 params = sum(p.numel() for p in model.parameters()) / 1e6
                 cells = [f"{name} {preset}", f"{params:.1f} M", f"{diff:.1e}"]
                 for batch in (1, 4):
-                    t_ms, o_ms = time_steps(model, inputs, session, batch, args.runs, args.steps)
+                    t_ms, o_ms = time_steps(model, manifest, session, batch, args.runs, args.steps)
                     cells += [f"{t_ms:.2f}", f"{o_ms:.2f}"]
                 print(" | ".join(cells), flush=True)
                 rows.append("| " + " | ".join(cells) + " |")
