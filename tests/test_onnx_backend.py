@@ -230,3 +230,26 @@ async def test_a_motion_only_session_runs_on_the_onnx_backend(models):
     assert np.isfinite(pose).all()
     assert np.abs(np.diff(expr, axis=0)).max() > 0  # the model's output moves with the audio
     assert [f.index for f in frames] == list(range(45))
+
+
+def test_style_library_codes_made_with_these_weights_are_named_styles(models, tmp_path):
+    import json
+
+    from stylecast.export.onnx_export import export_checkpoint
+    from stylecast.models.checkpoint import save_model
+
+    model, _ = models["styletalk"]
+    save_model(tmp_path / "ckpt", model, model.cfg)
+    manifest = export_checkpoint(tmp_path / "ckpt", tmp_path / "onnx")
+    weights = manifest["source"]["sha256"]["model.safetensors"][:12]
+    library = tmp_path / "styles"
+    library.mkdir()
+    code = np.arange(model.cfg.d_model, dtype=np.float32) / 100
+    for name, made_for in (("calm", weights), ("stale", "0" * 12)):
+        meta = {"name": name, "codes": {"styletalk": code.tolist()},
+                "models": {"styletalk": made_for}}  # fmt: skip
+        (library / f"{name}.json").write_text(json.dumps(meta))
+    (library / "broken.json").write_text("{")
+    backend = OnnxMotion(tmp_path / "onnx", styles_dir=library)
+    assert set(backend.styles) == {"neutral", "calm"}  # other weights' codes are skipped
+    assert np.array_equal(backend.style_code("calm"), code)

@@ -21,6 +21,7 @@ is skipped with a warning that names what was asked for and what is available; w
 
 from __future__ import annotations
 
+import json
 import logging
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ from stylecast.engine.onnx_manifest import (
     Manifest,
     load_manifest,
 )
+from stylecast.paths import assets_dir
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class GraphMotion(MotionModel):
 
     runtime = "graph"  # the runtime's name, part of `name`
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, styles_dir: str | Path | None = None) -> None:
         self.manifest: Manifest = load_manifest(folder)
         m = self.manifest
         self.name = f"{m.model.lower()}-{self.runtime}"
@@ -73,6 +75,7 @@ class GraphMotion(MotionModel):
             )
         self._inputs = {t.name for t in step.inputs}
         self._uniform = UNIFORM in self._inputs
+        self.load_style_library(assets_dir() / "styles" if styles_dir is None else styles_dir)
 
     @abstractmethod
     def run(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -129,6 +132,29 @@ class GraphMotion(MotionModel):
         valid = np.arange(self.manifest.style_frames)[None] < len(motion)
         return self.run("style", {"clip": clip, "valid": valid})["code"][0]
 
+    def load_style_library(self, folder: str | Path) -> list[str]:
+        """Add the named codes of a style library folder (`stylecast style`, NAME.json with
+        "codes" {model: code} and "models" {model: weights id}) that were made with this
+        export's weights; codes made with other weights are skipped. Returns the names."""
+        key = self.manifest.model.lower()
+        weights = self.manifest.source.get("sha256", {}).get("model.safetensors", "")[:12]
+        added, skipped = [], []
+        for path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+            try:
+                meta = json.loads(path.read_text())
+                code = np.asarray(meta["codes"][key], np.float32)
+                made_for = meta["models"][key]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not a style, or none for this model
+            if not weights or made_for != weights or code.shape != (self.style_dim,):
+                skipped.append(path.stem)
+                continue
+            self.styles[path.stem] = code
+            added.append(path.stem)
+        if skipped:
+            log.info("%s: styles made with other weights skipped: %s", self.name, skipped)
+        return added
+
     def add_style(self, name: str, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
         """Extract a clip's code and make it a named style of this backend."""
         self.styles[name] = self.extract_style(expr, pose)
@@ -172,10 +198,11 @@ class OnnxMotion(GraphMotion):
         providers: str = "cpu",
         threads: int = 1,
         strict: bool = False,
+        styles_dir: str | Path | None = None,
     ) -> None:
         import onnxruntime as ort
 
-        super().__init__(folder)
+        super().__init__(folder, styles_dir)
         self.providers = choose_providers(providers, ort.get_available_providers(), strict)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

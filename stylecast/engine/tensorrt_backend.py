@@ -136,9 +136,15 @@ class TensorRTMotion(GraphMotion):
 
     runtime = "tensorrt"
 
-    def __init__(self, folder: str | Path, opt_batch: int = 8, max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        opt_batch: int = 8,
+        max_batch: int = 64,
+        styles_dir: str | Path | None = None,
+    ) -> None:
         trt, cudart = _import_tensorrt()
-        super().__init__(folder)
+        super().__init__(folder, styles_dir)
         self.max_batch = max_batch
         self._engines = {
             key: _Engine(trt, cudart, self.manifest.path(key), g.sha256, opt_batch, max_batch)
