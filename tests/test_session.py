@@ -318,3 +318,19 @@ async def test_a_long_push_is_taken_in_slices_so_ticks_stay_short(speech):
     assert 0 < session._playout.pending_s <= 0.25  # one slice went through the front end
     assert session.pending_audio_s == pytest.approx(3 * len(speech) / 16_000, abs=0.05)
     await session.aclose()
+
+
+async def test_admission_counts_what_speech_will_cost_not_the_idle_tick():
+    # budget 4 ms: one motion-only session (~2 ms of front end per speaking frame + the
+    # model) fits, a second does not, although the idle ticks measure far less than that.
+    scheduler = Scheduler(BaselineMotion(), "realtime", budget=0.12)
+    first = Session(None, "neutral", SessionConfig(video=False), scheduler)
+    second = Session(None, "neutral", SessionConfig(video=False, seed=1), scheduler)
+    await first.start()
+    for _ in range(5):
+        await first.__anext__()
+    assert scheduler.costs.median(scheduler.costs.tick) < 2.0
+    with pytest.raises(CapacityError, match="when speaking"):
+        await second.start()
+    await second.aclose()
+    await first.aclose()

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 MODES = ("realtime", "offline", "manual")
 DEFAULT_BUDGET = 0.8  # share of a frame's 33.3 ms that ticks may use (headroom for jitter)
 COST_WINDOW = 90  # ticks of history behind each running median (3 s)
+DEFAULT_FRONT_MS_PER_S = 60.0  # front-end CPU ms per audio second before any is measured
+# (docs/benchmarks.md "Audio front end": 5.7% of a core)
 
 
 class _Costs:
@@ -57,6 +59,9 @@ class _Costs:
         self.tick: deque[float] = deque(maxlen=COST_WINDOW)  # whole tick, wall ms
         self.model: deque[float] = deque(maxlen=COST_WINDOW)  # one batched step, ms
         self.features: deque[float] = deque(maxlen=COST_WINDOW)  # front end per session
+        # front-end ms per second of audio taken in (a speaking session's cost, whatever
+        # the sessions happen to be doing when the next one asks to join)
+        self.front_rate: deque[float] = deque(maxlen=COST_WINDOW)
         self.render: dict[int, deque[float]] = {}  # frame size -> ms per frame
 
     @staticmethod
@@ -129,7 +134,9 @@ class Scheduler:
                 self._sessions.remove(session)
 
     def estimate_ms(self, session: Session) -> float:
-        """Per-frame cost of one more session like this one, from measurements (ms)."""
+        """Per-frame cost of one more session like this one while it speaks, from
+        measurements on this machine (ms): its render at its size, the front end on 33 ms
+        of audio, its share of the batched model step."""
         c = self.costs
         render = 0.0
         if session.renders:
@@ -139,18 +146,28 @@ class Scheduler:
                 c.render.setdefault(session.size, deque(maxlen=COST_WINDOW)).append(render)
         n = max(len(self._sessions), 1)
         model = c.median(c.model, 0.5) / n
-        return render + c.median(c.features, 1.5) + model
+        front = c.median(c.front_rate, DEFAULT_FRONT_MS_PER_S) / 30.0
+        return render + front + model
 
     def _admit(self, session: Session) -> None:
+        """Refuse when the live sessions, all speaking, plus this one would not fit: the
+        load is the larger of the measured tick and the sum of the live sessions'
+        estimates (ticks measured while sessions idle understate what speech costs)."""
         need = self.estimate_ms(session)
-        now = self.costs.median(self.costs.tick) if self._sessions else 0.0
+        now = 0.0
+        if self._sessions:
+            now = max(
+                self.costs.median(self.costs.tick),
+                sum(self.estimate_ms(s) for s in self._sessions),
+            )
         if now + need > self.budget_ms:
             what = f"{session.size}x{session.size}" if session.renders else "motion-only"
             raise CapacityError(
                 f"cannot serve another {what} session at 30 FPS: the {len(self._sessions)} "
-                f"live session(s) take {now:.1f} ms per frame and one more needs ~{need:.1f} "
-                f"ms; the budget is {self.budget_ms:.1f} ms ({self.budget_ms / 33.33:.0%} of "
-                f"33.3 ms). Try later, a smaller size or motion-only output."
+                f"live session(s) take {now:.1f} ms per frame when speaking and one more "
+                f"needs ~{need:.1f} ms; the budget is {self.budget_ms:.1f} ms "
+                f"({self.budget_ms / 33.33:.0%} of 33.3 ms). Try later, a smaller size or "
+                f"motion-only output."
             )
 
     def media_time(self, session: Session) -> float:
@@ -184,8 +201,11 @@ class Scheduler:
         rows = [s._prepare() for s in sessions]  # ingest + next input + style code
         # front-end time per session since the last tick (pushes are ingested on arrival)
         c.features.append(sum(s._ingest_ms for s in sessions) / len(sessions))
+        taken = sum(s._ingest_s for s in sessions)
+        if taken > 0.01:
+            c.front_rate.append(sum(s._ingest_ms for s in sessions) / taken)
         for s in sessions:
-            s._ingest_ms = 0.0
+            s._ingest_ms = s._ingest_s = 0.0
         inputs = stack_inputs([r[0] for r in rows])
         style = np.stack([r[1] for r in rows])
         state = stack_states([s._state for s in sessions])

@@ -187,6 +187,7 @@ class Session:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._first_tick = 0
         self._ingest_ms = 0.0  # front-end time since the last tick (scheduler's cost figures)
+        self._ingest_s = 0.0  # seconds of audio it took in
         self._frame = 0  # next frame to produce
         self._started = False
         self._closed = False
@@ -383,6 +384,7 @@ class Session:
                         more = True
             if item[0] == "audio":
                 budget -= len(item[1]) / item[2]
+                self._ingest_s += len(item[1]) / item[2]
                 self._playout.push(item[1], item[2], item[3])
             elif item[0] == "end":
                 self._playout.end_segment()
