@@ -52,12 +52,16 @@ def speech_wav(tmp_path_factory):
     return wav
 
 
-async def test_aiortc_peer_talks_and_sees_the_avatar(server, speech_wav):
+async def connect_peer(server, body: dict, mic=None):
+    """An aiortc peer: the offer (with `mic` as its audio track, else receive-only audio)
+    posted with `body`; returns (pc, tracks by kind, data channel, events, answer)."""
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    mic = MediaPlayer(str(speech_wav))
-    pc.addTrack(mic.audio)
+    if mic is not None:
+        pc.addTrack(mic)
+    else:
+        pc.addTransceiver("audio", direction="recvonly")
     pc.addTransceiver("video", direction="recvonly")
     channel = pc.createDataChannel("control")
     events: list[dict] = []
@@ -68,13 +72,21 @@ async def test_aiortc_peer_talks_and_sees_the_avatar(server, speech_wav):
     async with httpx.AsyncClient() as http:
         r = await http.post(
             server.url + "/v1/webrtc/offer",
-            json={"sdp": pc.localDescription.sdp, "type": "offer", "style": "happy", "size": 128},
+            json={"sdp": pc.localDescription.sdp, "type": "offer"} | body,
             timeout=30,
         )
     assert r.status_code == 200, r.text
     answer = r.json()
-    assert "127.0.0.1" in answer["sdp"]  # the loopback candidate is offered
     await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+    return pc, tracks, channel, events, answer
+
+
+async def test_aiortc_peer_talks_and_sees_the_avatar(server, speech_wav):
+    mic = MediaPlayer(str(speech_wav))
+    pc, tracks, channel, events, answer = await connect_peer(
+        server, {"style": "happy", "size": 128}, mic.audio
+    )
+    assert "127.0.0.1" in answer["sdp"]  # the loopback candidate is offered
     try:
         async with asyncio.timeout(20):
             video = await tracks["video"]
@@ -113,4 +125,33 @@ def test_bad_offers_are_refused(server):
     assert r.status_code == 422
     r = httpx.post(server.url + "/v1/webrtc/offer", json={"sdp": "x", "watch": "nobody"})
     assert r.status_code == 400 and "nobody" in r.text
+    assert httpx.get(server.url + "/v1/health").json()["sessions"] == 0
+
+
+async def test_a_viewer_watches_a_session(server):
+    """The OBS view: a receive-only peer gets the frames of another peer's session."""
+    pc, _, *_, answer = await connect_peer(server, {"size": 128})
+    viewer = None
+    try:
+        viewer, vtracks, *_ = await connect_peer(server, {"watch": answer["id"]})
+        async with asyncio.timeout(20):
+            video = await vtracks["video"]
+            frames = [await video.recv() for _ in range(20)]
+            audio = await vtracks["audio"]
+            await audio.recv()
+        assert {(f.width, f.height) for f in frames} == {(128, 128)}
+        listed = httpx.get(server.url + "/v1/webrtc/sessions").json()["sessions"]
+        assert listed == [{"id": answer["id"], "watchers": 1}]
+        assert httpx.get(server.url + "/v1/health").json()["sessions"] == 2
+        r = httpx.delete(server.url + f"/v1/webrtc/{answer['id']}")
+        assert r.status_code == 204
+        assert httpx.delete(server.url + f"/v1/webrtc/{answer['id']}").status_code == 404
+    finally:
+        await pc.close()
+        if viewer is not None:
+            await viewer.close()
+    for _ in range(100):
+        if httpx.get(server.url + "/v1/health").json()["sessions"] == 0:
+            break
+        await asyncio.sleep(0.1)
     assert httpx.get(server.url + "/v1/health").json()["sessions"] == 0

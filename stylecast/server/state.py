@@ -61,8 +61,8 @@ class ServerState:
         """A session (not started) with a cached avatar and a style code (from
         `library.style_code`). InputError for an unknown avatar."""
         loop = asyncio.get_running_loop()
-        av = await loop.run_in_executor(self.io, self.library.avatar, avatar) if video else None
-        return Session(av, code, SessionConfig(size=size, video=video), self.scheduler)
+        bundle = await loop.run_in_executor(self.io, self.library.avatar, avatar) if video else None
+        return Session(bundle, code, SessionConfig(size=size, video=video), self.scheduler)
 
     async def jpeg(self, rgb: np.ndarray, quality: int) -> bytes:
         return await asyncio.get_running_loop().run_in_executor(

@@ -55,6 +55,21 @@ TRACK_QUEUE = 5  # frames (167 ms) a track keeps for its sender; older frames dr
 CONNECT_TIMEOUT_S = 30.0  # a peer not connected by then is closed
 
 
+def video_frame(rgb, t: int) -> av.VideoFrame:
+    """Frame t's picture, pts 3000 t on the 90 kHz RTP clock."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    frame.pts, frame.time_base = t * 3000, VIDEO_TIME_BASE
+    return frame
+
+
+def audio_frame(pcm, t: int) -> av.AudioFrame:
+    """Frame t's 1600 samples, pts 1600 t at 48 kHz: the same instant as its picture."""
+    frame = av.AudioFrame.from_ndarray(pcm[None, :], format="s16", layout="mono")
+    frame.sample_rate = 48_000
+    frame.pts, frame.time_base = t * 1600, AUDIO_TIME_BASE
+    return frame
+
+
 class Offer(BaseModel):
     sdp: str = Field(max_length=100_000)
     type: str = Field("offer", pattern="^offer$")
@@ -126,17 +141,10 @@ class Peer:
         m = self.manager.server.metrics
         async for media in self.session:
             t = media.index
-            vf = None
-            if media.video is not None:
-                vf = av.VideoFrame.from_ndarray(media.video.rgb, format="rgb24")
-                vf.pts, vf.time_base = t * 3000, VIDEO_TIME_BASE
-            af = av.AudioFrame.from_ndarray(media.audio.pcm[None, :], format="s16", layout="mono")
-            af.sample_rate = 48_000
-            af.pts, af.time_base = t * 1600, AUDIO_TIME_BASE
-            for viewer in self.viewers:
-                if vf is not None:
-                    viewer.video.push(vf)
-                viewer.audio.push(af)
+            for viewer in self.viewers:  # each sender gets its own frames (encoders mutate them)
+                if media.video is not None:
+                    viewer.video.push(video_frame(media.video.rgb, t))
+                viewer.audio.push(audio_frame(media.audio.pcm, t))
             m.frames_sent.inc(kind="webrtc")
             for e in media.events:
                 fields: dict[str, Any] = {"segment": e.segment, "frame": t, "pts": t / 30}
@@ -154,11 +162,10 @@ class Peer:
                 return
             if self.session is None:
                 continue
-            channels = len(frame.layout.channels)
-            pcm = frame.to_ndarray()
             if frame.format.name != "s16":
-                continue  # aiortc's decoders give s16; anything else is not a microphone
-            pcm = pcm.reshape(-1, channels)  # packed s16: (1, n * channels) interleaved
+                continue  # aiortc's decoders give packed s16; anything else is not a mic
+            channels = len(frame.layout.channels)
+            pcm = frame.to_ndarray().reshape(-1, channels)  # (1, n * channels) interleaved
             for action in gate.feed(pcm, frame.sample_rate):
                 if action[0] == "audio":
                     self.session.push_audio(action[1], frame.sample_rate)
