@@ -109,7 +109,7 @@ class _Engine:
                 buffers.append(ptr)
                 if value.nbytes:
                     _check_cuda(cudart.cudaMemcpy(ptr, value.ctypes.data, value.nbytes, to_device))
-                self.context.set_tensor_address(name, ptr)
+                self.context.set_tensor_address(name, int(ptr))
             results = {}
             for name in self.outputs:
                 shape = tuple(self.context.get_tensor_shape(name))
@@ -117,8 +117,8 @@ class _Engine:
                 results[name] = np.empty(shape, dtype)
                 ptr = _check_cuda(cudart.cudaMalloc(max(results[name].nbytes, 1)))
                 buffers.append(ptr)
-                self.context.set_tensor_address(name, ptr)
-            if not self.context.execute_async_v3(self.stream):
+                self.context.set_tensor_address(name, int(ptr))
+            if not self.context.execute_async_v3(int(self.stream)):
                 raise BackendError("TensorRT execution failed")
             _check_cuda(cudart.cudaStreamSynchronize(self.stream))
             for name, ptr in zip(self.outputs, buffers[len(feeds) :], strict=True):
