@@ -253,3 +253,24 @@ def test_style_library_codes_made_with_these_weights_are_named_styles(models, tm
     backend = OnnxMotion(tmp_path / "onnx", styles_dir=library)
     assert set(backend.styles) == {"neutral", "calm"}  # other weights' codes are skipped
     assert np.array_equal(backend.style_code("calm"), code)
+
+
+@pytest.mark.parametrize("key", ["saas", "styletalk"])
+def test_shipped_exports_load_step_and_match_their_checkpoints(key):
+    from stylecast.engine.onnx_manifest import sha256_file
+    from stylecast.paths import assets_dir
+
+    folder = assets_dir() / "onnx" / key
+    if not (folder / "manifest.json").exists():
+        pytest.skip(f"no shipped export in {folder}")
+    backend = load_backend(f"onnx-cpu:{folder}")
+    assert backend.lookahead == backend.manifest.lookahead_frames
+    state = backend.init_state(2)
+    style = np.stack([backend.style_code("neutral")] * 2)
+    for _ in range(backend.lookahead + 10):
+        out = backend.step(silence_inputs(2, np.full((2, backend.noise_dim), 0.5)), style, state)
+        state = out.state
+    assert ((out.expr >= 0) & (out.expr <= 1)).all() and np.isfinite(out.pose).all()
+    weights = assets_dir() / "models" / key / "model.safetensors"
+    if weights.exists():  # the shipped graphs were exported from the shipped weights
+        assert backend.manifest.source["sha256"]["model.safetensors"] == sha256_file(weights)
