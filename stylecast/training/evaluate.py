@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from stylecast.engine.audio import prosody_centre
 from stylecast.engine.baseline import BaselineMotion
+from stylecast.engine.errors import InputError
 from stylecast.engine.face import ARKIT_NAMES, INDEX
 from stylecast.engine.motion_backend import MotionInputs
 from stylecast.engine.prosody import WINDOW as PROSODY_WINDOW
@@ -106,16 +107,27 @@ def load_split(root: str | Path, split: str = "test", limit: int | None = None) 
 
 
 def reference_indices(utts: list[EvalUtterance]) -> tuple[list[int], dict[str, int]]:
-    """For each utterance, another one of its style (else same performer and emotion, else
-    itself), chosen deterministically; and how many fell in each case."""
-    refs, kinds = [], {"same style": 0, "same performer+emotion": 0, "itself": 0}
+    """For each utterance, another one of its style, else of the same performer and
+    emotion, else of the same emotion (another performer), chosen deterministically; and
+    how many fell in each case. Never the utterance itself (its own motion is the answer)."""
+    tiers = (
+        ("same style", lambda u, v: v.style_id == u.style_id),
+        (
+            "same performer+emotion",
+            lambda u, v: (v.performer, v.emotion) == (u.performer, u.emotion),
+        ),
+        ("same emotion", lambda u, v: v.emotion == u.emotion),
+    )
+    refs, kinds = [], {name: 0 for name, _ in tiers}
     for i, u in enumerate(utts):
-        same = [j for j, v in enumerate(utts) if j != i and v.style_id == u.style_id]
-        near = [j for j, v in enumerate(utts)
-                if j != i and v.performer == u.performer and v.emotion == u.emotion]  # fmt: skip
-        pick = same or near
-        kinds["same style" if same else "same performer+emotion" if near else "itself"] += 1
-        refs.append(pick[(7 * i) % len(pick)] if pick else i)
+        for name, match in tiers:
+            pick = [j for j, v in enumerate(utts) if j != i and match(u, v)]
+            if pick:
+                kinds[name] += 1
+                refs.append(pick[(7 * i) % len(pick)])
+                break
+        else:
+            raise InputError(f"utterance {u.index} ({u.emotion}) has no other clip of its emotion")
     return refs, kinds
 
 
