@@ -108,7 +108,7 @@ def load_split(root: str | Path, split: str = "test", limit: int | None = None) 
 
 def reference_indices(utts: list[EvalUtterance]) -> tuple[list[int], dict[str, int]]:
     """For each utterance, another one of its style, else of the same performer and
-    emotion, else of the same emotion (another performer), chosen deterministically; and
+    emotion, else of the same emotion, else any other, chosen deterministically; and
     how many fell in each case. Never the utterance itself (its own motion is the answer)."""
     tiers = (
         ("same style", lambda u, v: v.style_id == u.style_id),
@@ -117,6 +117,7 @@ def reference_indices(utts: list[EvalUtterance]) -> tuple[list[int], dict[str, i
             lambda u, v: (v.performer, v.emotion) == (u.performer, u.emotion),
         ),
         ("same emotion", lambda u, v: v.emotion == u.emotion),
+        ("another clip", lambda u, v: True),
     )
     refs, kinds = [], {name: 0 for name, _ in tiers}
     for i, u in enumerate(utts):
@@ -127,7 +128,7 @@ def reference_indices(utts: list[EvalUtterance]) -> tuple[list[int], dict[str, i
                 refs.append(pick[(7 * i) % len(pick)])
                 break
         else:
-            raise InputError(f"utterance {u.index} ({u.emotion}) has no other clip of its emotion")
+            raise InputError(f"style references need >= 2 utterances, got {len(utts)}")
     return refs, kinds
 
 
