@@ -66,7 +66,8 @@ class Outbox:
             q.video = None
             self.dropped += 1
         self._ready.set()
-        return sum(q.index >= 0 for q in self._q) <= self.max_frames
+        # replies (pong, error) count too: a client that sends without reading is bounded
+        return len(self._q) <= self.max_frames
 
     async def get(self) -> Packet:
         while not self._q:
@@ -236,12 +237,7 @@ class StreamConnection:
             if self.outbox.dropped > before:
                 self.metrics.frames_dropped.inc(self.outbox.dropped - before, where="send")
             if not ok:
-                self._fail(
-                    p.TOO_SLOW,
-                    f"the client fell more than {self.server.config.send_audio_s:.0f} s behind "
-                    "(it stopped reading); the stream was closed",
-                    p.CLOSE_TOO_SLOW,
-                )
+                self._too_slow()
                 return
 
     async def _packet(self, media: MediaFrame, outputs: frozenset[str]) -> Packet:
@@ -297,7 +293,17 @@ class StreamConnection:
     # ------------------------------------------------------------------ helpers
 
     def _reply(self, text: str) -> None:
-        self.outbox.put(Packet(texts=[text]))
+        if not self.outbox.put(Packet(texts=[text])):
+            self._too_slow()
+
+    def _too_slow(self) -> None:
+        self._fail(
+            p.TOO_SLOW,
+            f"more than {self.outbox.max_frames} messages wait for the client (over "
+            f"{self.server.config.send_audio_s:.0f} s of frames): it stopped reading; the "
+            "stream was closed",
+            p.CLOSE_TOO_SLOW,
+        )
 
     def _error(self, code: str, message: str) -> None:
         self.metrics.protocol_errors.inc(code=code)
