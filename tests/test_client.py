@@ -95,3 +95,34 @@ def test_mic_without_a_virtual_camera_says_what_to_install(capsys):
     assert main(["client", "mic", "--url", "ws://127.0.0.1:9"]) == EXIT_BACKEND
     err = capsys.readouterr().err
     assert "pyvirtualcam" in err and "v4l2loopback" in err and "OBS" in err
+
+
+async def test_mic_stream_is_cut_into_segments(server, speech):
+    """The mic client's sending half: 20 ms microphone blocks through the speech gate ->
+    one segment per utterance, ended by the silence after it."""
+    import asyncio
+
+    from stylecast.clients.mic import MIC_BLOCK, MIC_RATE, _send
+    from stylecast.clients.stream_client import StreamClient
+
+    x = load_audio(speech, MIC_RATE)
+    pcm = np.clip(np.rint(x * 32767), -32768, 32767).astype(np.int16)
+    pcm = np.concatenate([np.zeros(MIC_RATE // 2, np.int16), pcm, np.zeros(MIC_RATE, np.int16)])
+    blocks: asyncio.Queue = asyncio.Queue()
+    for i in range(0, len(pcm) - MIC_BLOCK + 1, MIC_BLOCK):
+        blocks.put_nowait(pcm[i : i + MIC_BLOCK, None])
+    async with StreamClient(server.ws_url) as client:
+        await client.start(sample_rate=MIC_RATE, outputs=("audio",))
+        sender = asyncio.create_task(_send(client, blocks))
+        events = []
+        async with asyncio.timeout(15):
+            async for item in client:
+                if isinstance(item, dict) and item["type"] != "pong":
+                    events.append(item)
+                    if item["type"] == "playback_finished":
+                        break
+        sender.cancel()
+    assert [e["type"] for e in events] == ["segment_started", "playback_finished"], events
+    speech_s = len(x) / MIC_RATE
+    # the utterance, 0.2 s of pre-roll and ~0.5 s of hangover; leading silence not sent
+    assert speech_s < events[1]["position"] < speech_s + 0.9, (events, speech_s)
