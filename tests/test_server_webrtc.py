@@ -155,3 +155,23 @@ async def test_a_viewer_watches_a_session(server):
             break
         await asyncio.sleep(0.1)
     assert httpx.get(server.url + "/v1/health").json()["sessions"] == 0
+
+
+async def test_peer_and_manager_close_are_idempotent(tmp_path):
+    from aiortc import RTCPeerConnection
+
+    from stylecast.server.state import ServerState
+    from stylecast.server.webrtc import Peer, WebRtcManager
+
+    state = ServerState(ServerConfig(data_dir=tmp_path))
+    manager = WebRtcManager(state)
+    await manager.aclose()  # nothing started: a no-op
+    assert state.acquire_slot("webrtc") is None
+    peer = Peer(manager, RTCPeerConnection(), "p1")
+    manager.peers[peer.id] = peer
+    await peer.aclose()
+    await peer.aclose()
+    await manager.aclose()
+    assert state.live == 0 and manager.peers == {}
+    assert peer.video.readyState == "ended"
+    state.close()
