@@ -25,17 +25,16 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import NamedTuple
 
 import numpy as np
 
 from stylecast.engine.audio import AudioFrontEnd
 from stylecast.engine.avatar import Avatar, load_avatar
 from stylecast.engine.baseline import BaselineMotion
-from stylecast.engine.clock import OUTPUT_RATE, SAMPLES_PER_FRAME, frame_pts, sample_pts
+from stylecast.engine.clock import SAMPLES_PER_FRAME
 from stylecast.engine.errors import BackendError, InputError
 from stylecast.engine.face import FPS
+from stylecast.engine.media import AudioFrame, MediaFrame, MotionFrame, SessionStats, VideoFrame
 from stylecast.engine.motion_backend import MotionInputs, MotionModel, State, silence_inputs
 from stylecast.engine.pcm import validate_pcm
 from stylecast.engine.playout import PLAYBACK_FINISHED, SEGMENT_STARTED, Event, Playout
@@ -82,55 +81,6 @@ class SessionConfig:
             raise InputError("jitter_ms and max_video_queue_ms must be >= 0")
         if self.max_audio_queue_ms < 1000:
             raise InputError(f"max_audio_queue_ms must be >= 1000, got {self.max_audio_queue_ms}")
-
-
-class VideoFrame(NamedTuple):
-    index: int  # frame t since start()
-    rgb: np.ndarray  # (size, size, 3) uint8
-
-    @property
-    def pts(self) -> Fraction:
-        return frame_pts(self.index)  # t/30 s
-
-
-class AudioFrame(NamedTuple):
-    first_sample: int  # 1600 t: index of pcm[0] on the session's 48 kHz timeline
-    pcm: np.ndarray  # (1600,) int16 mono at 48 kHz
-
-    @property
-    def pts(self) -> Fraction:
-        return sample_pts(self.first_sample)  # == the video frame's pts, exactly
-
-    sample_rate = OUTPUT_RATE
-
-
-class MotionFrame(NamedTuple):
-    index: int
-    expr: np.ndarray  # (52,) float32 ARKit weights, face.ARKIT_NAMES order
-    pose: np.ndarray  # (6,) float32 pitch, yaw, roll (rad), tx, ty, tz (inter-ocular)
-
-
-class MediaFrame(NamedTuple):
-    """Everything about frame t. `video` is None in motion-only mode, or when a slow
-    consumer let it drop (counted in stats.dropped_video); audio is always there."""
-
-    index: int
-    video: VideoFrame | None
-    audio: AudioFrame
-    motion: MotionFrame
-    events: tuple[Event, ...]
-    produced: float  # time.perf_counter() when the frame was made (for latency figures)
-
-    @property
-    def pts(self) -> Fraction:
-        return frame_pts(self.index)
-
-
-@dataclass
-class SessionStats:
-    frames: int = 0  # frames produced
-    dropped_video: int = 0  # video frames a slow consumer lost (audio kept)
-    underruns: int = 0  # silent frames inserted because audio came slower than real time
 
 
 _DEFAULT: dict[str, Scheduler] = {}
