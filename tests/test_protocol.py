@@ -73,8 +73,9 @@ def test_nan_weights_refused():
 
 
 def test_control_messages():
-    assert p.parse_message('{"type": "end_segment"}') == p.EndSegment()
-    assert p.parse_message('{"type": "clear"}') == p.Clear()
+    for name in ("end_segment", "clear", "ping", "start"):
+        assert p.type_name(p.parse_message(json.dumps({"type": name}))) == name
+    assert type(p.parse_message('{"type": "clear"}')) is p.Clear  # empty tuples compare equal
     assert p.parse_message('{"type": "ping", "id": 7}') == p.Ping(7)
     assert p.parse_message('{"type": "set_style", "style": "sad"}') == p.SetStyle("sad")
 

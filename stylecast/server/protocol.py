@@ -202,6 +202,20 @@ _PARSERS = {
 }
 
 
+def type_name(msg: Message) -> str:
+    """The wire name of a parsed message ("end_segment" for EndSegment...)."""
+    return next(k for k, v in _TYPES.items() if isinstance(msg, v))
+
+
+_TYPES = {
+    "start": Start,
+    "end_segment": EndSegment,
+    "clear": Clear,
+    "set_style": SetStyle,
+    "ping": Ping,
+}
+
+
 def _check_name(name: object, what: str) -> None:
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME or not name.isprintable():
         raise ProtocolError(

@@ -137,7 +137,7 @@ class StreamConnection:
             elif isinstance(msg, p.Ping):
                 self._reply(p.event("pong", id=msg.id, time=time.time()))
             elif self.session is None:
-                raise p.ProtocolError(p.NOT_STARTED, f"{type(msg).__name__} before start")
+                raise p.ProtocolError(p.NOT_STARTED, f"{p.type_name(msg)} before start")
             elif isinstance(msg, p.EndSegment):
                 if not self._segment_open:
                     raise p.ProtocolError(

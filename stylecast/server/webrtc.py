@@ -186,7 +186,7 @@ class Peer:
             else:
                 raise p.ProtocolError(
                     p.BAD_MESSAGE,
-                    f"{type(msg).__name__} is not a data-channel message; "
+                    f"{p.type_name(msg)} is not a data-channel message; "
                     "use set_style, clear or ping",
                 )
         except p.ProtocolError as e:
