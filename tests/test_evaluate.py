@@ -51,6 +51,7 @@ def test_every_system_gets_every_metric_and_references_exclude_the_utterance():
         ev.StyleTalkSystem(StyleTalk(styletalk_config("tiny", "phoneme")).eval()),
         ev.SAASSystem(saas),
         ev.SAASSystem(saas, codebook=False, name="no codebook"),
+        ev.SAASSystem(saas, name="expression only", pose=False),
     ]
     result = ev.evaluate(utts, systems, load_avatar("default").rig, None, pose_samples=2)
     rows = result["rows"]
@@ -62,8 +63,12 @@ def test_every_system_gets_every_metric_and_references_exclude_the_utterance():
     assert rows["StyleTalk"]["pose_diversity"] == 0.0  # deterministic pose head
     assert rows["SAAS"]["pose_diversity"] > 0.0  # sampled pose codes
     assert "retrieval_style" in rows["SAAS"] and "retrieval_style" not in rows["baseline (visemes)"]
+    assert (
+        "pose_jerk" not in rows["expression only"] and "emotion_acc_expr" in rows["expression only"]
+    )
     table = ev.markdown_table(result, {"SAAS retrained without HyperStyle": "not trained"})
-    assert len(table.splitlines()) == 2 + 5 + 1 and "no style encoder" in table
+    assert len(table.splitlines()) == 2 + 6 + 1 and "no style encoder" in table
+    assert "pose not trained" in table
 
 
 def test_hyperstyle_knockout_changes_only_the_style_offsets():

@@ -31,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--saas", metavar="DIR", help="SAAS checkpoint folder (model.safetensors)")
     p.add_argument("--styletalk", metavar="DIR", help="StyleTalk checkpoint folder")
     p.add_argument(
+        "--saas-no-hyperstyle",
+        metavar="DIR",
+        help="expression-only SAAS retrained without HyperStyle (training/ablation.py)",
+    )
+    p.add_argument(
         "--sync", metavar="RUN", help="StyleTalk run folder whose sync/last scores lip sync"
     )
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N utterances")
@@ -61,7 +66,9 @@ def _eval(args: argparse.Namespace) -> int:
     utts = ev.load_split(args.corpus, args.split, args.limit)
     if len(utts) < 2:
         raise InputError(f"{args.corpus} {args.split}: {len(utts)} utterances, need >= 2")
-    systems = ev.load_systems(args.saas, args.styletalk, not args.no_knockouts)
+    systems = ev.load_systems(
+        args.saas, args.styletalk, not args.no_knockouts, args.saas_no_hyperstyle
+    )
     sync = ev.load_sync_discriminator(args.sync) if args.sync else None
     rig = load_avatar("default").rig
     results = ev.evaluate(utts, systems, rig, sync, args.samples, args.seed)

@@ -46,6 +46,8 @@ from stylecast.training.corpus_dataset import mel_windows
 log = logging.getLogger(__name__)
 
 SYNC_STRIDE = 5  # frames between the starts of scored lip-sync windows
+# Columns of metrics.motion_features that describe expression (not pose): 3 blocks of 58.
+EXPR_FEATURES = np.concatenate([b * 58 + np.arange(52) for b in range(3)])
 
 
 @dataclass
@@ -196,11 +198,16 @@ class SAASSystem:
     name = "SAAS"
     deterministic_pose = False
 
-    def __init__(self, model, codebook: bool = True, name: str | None = None) -> None:
+    def __init__(
+        self, model, codebook: bool = True, name: str | None = None, pose: bool = True
+    ) -> None:
+        """pose=False: the model's pose branch is untrained (an expression-only ablation):
+        its pose columns are left empty."""
         self.model = model.eval()
         self.cfg: SAASConfig = model.cfg
         self.codebook = codebook
         self.name = name or self.name
+        self.has_pose = pose
 
     @torch.no_grad()
     def code(self, motion: np.ndarray) -> np.ndarray:
@@ -380,6 +387,9 @@ def evaluate(
     gt.update(pose_row([u.pose for u in utts]))
     gt["emotion_acc"] = style_accuracy(true_feats, true_feats, emotions)
     gt["performer_acc"] = style_accuracy(true_feats, true_feats, performers)
+    e = EXPR_FEATURES
+    gt["emotion_acc_expr"] = style_accuracy(true_feats[:, e], true_feats[:, e], emotions)
+    gt["performer_acc_expr"] = style_accuracy(true_feats[:, e], true_feats[:, e], performers)
     if sync is not None:  # what an out-of-sync mouth scores: the ground truth 15 frames late
         shifted = [np.roll(u.expr, 15, axis=0) for u in utts]
         scores = [sync_confidence(*sync, e, u) for u, e in zip(utts, shifted, strict=True)]
@@ -399,11 +409,19 @@ def evaluate(
             poses.append(samples[0][1])
             diversity.append(M.pose_diversity(np.stack([p for _, p in samples])))
         row = lipsync(system.name, exprs)
-        row.update(pose_row(poses))
-        row["pose_diversity"] = float(np.mean(diversity))
+        row["has_pose"] = getattr(system, "has_pose", True)
+        if row["has_pose"]:
+            row.update(pose_row(poses))
+            row["pose_diversity"] = float(np.mean(diversity))
         gen_feats = np.stack([M.motion_features(e, p) for e, p in zip(exprs, poses, strict=True)])
-        row["emotion_acc"] = style_accuracy(true_feats, gen_feats, emotions)
-        row["performer_acc"] = style_accuracy(true_feats, gen_feats, performers)
+        expr_only = EXPR_FEATURES  # classifiers on expression features alone, for every row
+        row["emotion_acc_expr"] = style_accuracy(true_feats[:, expr_only],
+                                                 gen_feats[:, expr_only], emotions)  # fmt: skip
+        row["performer_acc_expr"] = style_accuracy(true_feats[:, expr_only],
+                                                   gen_feats[:, expr_only], performers)  # fmt: skip
+        if getattr(system, "has_pose", True):
+            row["emotion_acc"] = style_accuracy(true_feats, gen_feats, emotions)
+            row["performer_acc"] = style_accuracy(true_feats, gen_feats, performers)
         if own[0] is not None:
             c = np.stack(own)
             for key, labels in (("style", style_ids), ("emotion", emotions)):
@@ -481,12 +499,14 @@ COLUMNS = (
     ("closure", "p/b/m closed ↑", "{:.0%}"),
     ("emotion_acc", "emotion acc ↑", "{:.0%}"),
     ("performer_acc", "performer acc ↑", "{:.0%}"),
+    ("emotion_acc_expr", "emotion acc, expr only ↑", "{:.0%}"),
     ("retrieval_style", "code retrieval: style", "{:.0%}"),
     ("retrieval_emotion", "code retrieval: emotion", "{:.0%}"),
     ("pose_diversity", "pose diversity rad", "{:.4f}"),
     ("pose_jerk", "pose jerk rad/f² ↓", "{:.5f}"),
     ("energy_corr", "head speed ~ loudness r", "{:.2f}"),
 )
+POSE_COLUMNS = ("pose_diversity", "pose_jerk", "energy_corr", "emotion_acc", "performer_acc")
 WHY_EMPTY = {
     "sync": "no sync D given",
     "retrieval_style": "no style encoder",
@@ -503,7 +523,10 @@ def markdown_table(results: dict, extra_rows: dict[str, str] | None = None) -> s
         cells = []
         for key, _, fmt in COLUMNS:
             v = row.get(key)
-            cells.append(fmt.format(v) if v is not None and v == v else WHY_EMPTY.get(key, "n/a"))
+            why = WHY_EMPTY.get(key, "n/a")
+            if row.get("has_pose") is False and key in POSE_COLUMNS:
+                why = "pose not trained"
+            cells.append(fmt.format(v) if v is not None and v == v else why)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name, why in (extra_rows or {}).items():
         lines.append(f"| {name} | " + " | ".join([why] * len(COLUMNS)) + " |")
@@ -524,7 +547,12 @@ def write_card_section(card: str | Path, body: str, tag: str = "eval") -> None:
     card.write_text(text)
 
 
-def load_systems(saas: str | None, styletalk: str | None, knockouts: bool = True) -> list:
+def load_systems(
+    saas: str | None,
+    styletalk: str | None,
+    knockouts: bool = True,
+    saas_no_hyperstyle: str | None = None,
+) -> list:
     systems: list = [Baseline()]
     if styletalk:
         model, _, _ = load_model(Path(styletalk))
@@ -538,6 +566,10 @@ def load_systems(saas: str | None, styletalk: str | None, knockouts: bool = True
             )
             systems.append(SAASSystem(without_hyperstyle(model),
                                       name="SAAS, HyperStyle Δ = 0 (knock-out)"))  # fmt: skip
+    if saas_no_hyperstyle:
+        model, _, _ = load_model(Path(saas_no_hyperstyle))
+        name = "SAAS without HyperStyle (expression retrained)"
+        systems.append(SAASSystem(model, name=name, pose=False))
     return systems
 
 
