@@ -1,6 +1,7 @@
 """The server's REST API on a real uvicorn server (loopback): health, OpenAPI, metrics,
 avatars and styles, upload validation, token and Origin checks."""
 
+import asyncio
 import json
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stylecast.clients.stream_client import StreamClient, StreamError
 from stylecast.engine.avatar import load_avatar
 from stylecast.engine.motion import save_motion, scripted_motion
 from stylecast.server.config import ServerConfig
@@ -157,6 +159,25 @@ def test_style_upload_keeps_the_motion_clip(server, tmp_path):
         assert z["expr"].shape == (60, 52)
     listed = {s["name"]: s for s in httpx.get(server.url + "/v1/styles").json()["styles"]}
     assert listed["wavy"]["usable"] is False and listed["happy"]["usable"] is True
+
+
+def test_a_stored_style_with_a_code_for_the_model_is_usable(server):
+    """The seam for the style encoder: a stored style whose `codes` has an entry for the
+    running model (or a `code` of its length) becomes usable; others stay listed, unusable."""
+    folder = server.config.data_dir / "styles"
+    meta = {"name": "grin", "source": "motion", "frames": 30, "seconds": 1.0, "clip": None}
+    (folder / "grin.json").write_text(json.dumps(meta | {"codes": {"baseline": [0, 1, 0, 0, 0]}}))
+    (folder / "other.json").write_text(json.dumps(meta | {"name": "other", "code": [0.5] * 256}))
+    listed = {s["name"]: s for s in httpx.get(server.url + "/v1/styles").json()["styles"]}
+    assert listed["grin"]["usable"] is True and listed["other"]["usable"] is False
+
+    async def start(style):
+        async with StreamClient(server.ws_url) as client:
+            return await client.start(style=style, outputs=("motion",))
+
+    assert asyncio.run(start({"grin": 0.5, "sad": 0.5}))["type"] == "ready"
+    with pytest.raises(StreamError, match="no style code"):
+        asyncio.run(start("other"))
 
 
 @pytest.mark.parametrize(

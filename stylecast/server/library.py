@@ -64,9 +64,14 @@ def check_name(name: str) -> str:
 
 class Library:
     def __init__(
-        self, data_dir: Path, presets: Mapping[str, np.ndarray], max_style_seconds: float = 60.0
+        self,
+        data_dir: Path,
+        presets: Mapping[str, np.ndarray],
+        max_style_seconds: float = 60.0,
+        model_name: str = "baseline",
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.model_name = model_name  # whose codes a stored style must have to be usable
         self.max_style_seconds = max_style_seconds  # longest style clip accepted
         self.presets = dict(presets)  # style name -> (style_dim,) code of the motion model
         self.style_dim = len(next(iter(self.presets.values()))) if self.presets else 0
@@ -138,34 +143,48 @@ class Library:
         out: list[dict[str, Any]] = [
             {"name": n, "source": "preset", "usable": True} for n in self.presets
         ]
-        for meta in self._uploaded_styles().values():
+        for name, meta in self._uploaded_styles().items():
+            if name in self.presets:
+                continue  # a preset of the running model wins
             out.append(
                 {
-                    "name": meta["name"],
-                    "source": meta["source"],
+                    "name": name,
+                    "source": meta.get("source", "stored"),
                     "usable": self._code_of(meta) is not None,
-                    "frames": meta["frames"],
-                    "seconds": meta["seconds"],
+                    "frames": meta.get("frames"),
+                    "seconds": meta.get("seconds"),
                 }
             )
         return out
 
     def _uploaded_styles(self) -> dict[str, dict[str, Any]]:
-        found = {}
-        for p in sorted((self.data_dir / "styles").glob("*.json")):
-            try:
-                meta = json.loads(p.read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                log.warning("skipping unreadable style %s: %s", p, e)
-                continue
-            found[p.stem] = meta
+        """Stored styles by name: the shipped style library (assets/styles, written by
+        `stylecast style add`, training/style_library.py) and then the uploads, which
+        cannot shadow a shipped name."""
+        found: dict[str, dict[str, Any]] = {}
+        for folder in (self.data_dir / "styles", assets_dir() / "styles"):
+            for p in sorted(folder.glob("*.json")):
+                try:
+                    meta = json.loads(p.read_text())
+                    meta["name"] = str(meta.get("name", p.stem))
+                except (OSError, json.JSONDecodeError, AttributeError) as e:
+                    log.warning("skipping unreadable style %s: %s", p, e)
+                    continue
+                found[p.stem] = meta  # the later folder (shipped) wins
         return found
 
     def _code_of(self, meta: dict[str, Any]) -> np.ndarray | None:
-        code = meta.get("code")
-        if code is None or len(code) != self.style_dim:
+        """The style's code for the running motion model: `codes[model name]` if the style
+        has per-model codes, else `code`; None without one of the model's length."""
+        codes = meta.get("codes")
+        code = codes.get(self.model_name) if isinstance(codes, dict) else meta.get("code")
+        try:
+            vec = np.asarray(code, np.float32)
+        except (TypeError, ValueError):
+            return None
+        if code is None or vec.shape != (self.style_dim,) or not np.all(np.isfinite(vec)):
             return None  # no code yet, or one made for another motion model
-        return np.asarray(code, np.float32)
+        return vec
 
     def style_code(self, style: str | Mapping[str, float]) -> np.ndarray:
         """A style name or a {name: weight} mix -> the motion model's (style_dim,) code
@@ -188,9 +207,9 @@ class Library:
                 c = self._code_of(uploaded[name])
                 if c is None:
                     raise InputError(
-                        f"style {name!r} is stored as a motion clip but has no style code "
-                        "yet (the current motion model has no style encoder); use a preset: "
-                        f"{sorted(self.presets)}"
+                        f"style {name!r} is stored but has no style code for the running "
+                        f"motion model ({self.model_name!r}) yet: its clip waits for that "
+                        f"model's style encoder; use a preset: {sorted(self.presets)}"
                     )
             code += np.float32(w / total) * c
         return code

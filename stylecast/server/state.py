@@ -26,9 +26,8 @@ class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.scheduler = default_scheduler()  # the process's real-time engine
-        self.library = Library(
-            config.data_dir, self.scheduler.model.styles, config.max_style_seconds
-        )
+        model = self.scheduler.model
+        self.library = Library(config.data_dir, model.styles, config.max_style_seconds, model.name)
         self.metrics = Metrics()
         self.encoder = ThreadPoolExecutor(ENCODE_WORKERS, thread_name_prefix="stylecast-jpeg")
         self.builder = ThreadPoolExecutor(1, thread_name_prefix="stylecast-build")  # uploads
