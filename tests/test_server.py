@@ -161,6 +161,34 @@ def test_style_upload_keeps_the_motion_clip(server, tmp_path):
     assert listed["wavy"]["usable"] is False and listed["happy"]["usable"] is True
 
 
+def test_style_upload_from_a_video_is_fitted(server, tmp_path):
+    """A video of a face (the default avatar rendered with the scripted motion) -> MediaPipe
+    landmarks -> the fitter -> a stored 30 FPS clip."""
+    from stylecast.engine.render import Renderer
+    from stylecast.engine.video import VideoWriter
+
+    motion = scripted_motion(1.5)
+    clip = tmp_path / "face.mp4"
+    with Renderer(load_avatar("default"), 256) as renderer:
+        writer = VideoWriter(clip, 256, 256)
+        for expr, pose in zip(motion.expr, motion.pose, strict=True):
+            writer.write(renderer.render(expr, pose))
+        writer.close()
+    r = httpx.post(
+        server.url + "/v1/styles",
+        params={"name": "fitted"},
+        content=clip.read_bytes(),
+        headers={"content-type": "video/mp4"},
+        timeout=120,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["source"] == "video" and r.json()["frames"] == 45
+    with np.load(server.config.data_dir / "styles" / "fitted.npz", allow_pickle=False) as z:
+        jaw = z["expr"][:, list(z["names"]).index("jawOpen")]
+    want = motion.channel("jawOpen")
+    assert np.corrcoef(jaw, want)[0, 1] > 0.8  # the fitter recovers the jaw's motion
+
+
 def test_a_stored_style_with_a_code_for_the_model_is_usable(server):
     """The seam for the style encoder: a stored style whose `codes` has an entry for the
     running model (or a `code` of its length) becomes usable; others stay listed, unusable."""
