@@ -465,7 +465,12 @@ def interpolation_study(
 
 
 def plot_interpolation(study: dict, path: str | Path) -> None:
-    import matplotlib
+    """The interpolation study as a PNG (needs matplotlib, from the [dev] extra)."""
+    try:
+        import matplotlib
+    except ImportError:
+        log.warning("no matplotlib (pip install 'stylecast[dev]'): %s not drawn", path)
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
