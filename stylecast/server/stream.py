@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from stylecast.engine.clock import OUTPUT_RATE, SAMPLES_PER_FRAME
 from stylecast.engine.errors import CapacityError, InputError
 from stylecast.engine.face import ARKIT_NAMES, FPS, POSE_NAMES
 from stylecast.engine.session import PLAYBACK_FINISHED, SEGMENT_STARTED, MediaFrame, Session
@@ -147,6 +148,7 @@ class StreamConnection:
                 self.session.end_segment()
             elif isinstance(msg, p.Clear):
                 self._segment_open = False
+                self._remainder = b""
                 self._arrivals.clear()
                 self.session.clear()
             elif isinstance(msg, p.SetStyle):
@@ -191,7 +193,11 @@ class StreamConnection:
                 fps=FPS,
                 outputs=sorted(msg.outputs),
                 video={"format": "jpeg", "size": size, "quality": self.quality} if video else None,
-                audio={"sample_rate": 48_000, "channels": 1, "samples_per_frame": 1600},
+                audio={
+                    "sample_rate": OUTPUT_RATE,
+                    "channels": 1,
+                    "samples_per_frame": SAMPLES_PER_FRAME,
+                },
                 input={"sample_rate": msg.sample_rate, "channels": msg.channels},
                 motion={"expr": list(ARKIT_NAMES), "pose": list(POSE_NAMES)}
                 if "motion" in msg.outputs
