@@ -175,3 +175,28 @@ async def test_peer_and_manager_close_are_idempotent(tmp_path):
     assert state.live == 0 and manager.peers == {}
     assert peer.video.readyState == "ended"
     state.close()
+
+
+async def test_a_peer_that_never_connects_is_dropped(server, monkeypatch):
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    from stylecast.server import webrtc
+
+    monkeypatch.setattr(webrtc, "CONNECT_TIMEOUT_S", 1.0)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("audio", direction="recvonly")
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    async with httpx.AsyncClient() as http:  # the answer is never applied: no connection
+        r = await http.post(
+            server.url + "/v1/webrtc/offer",
+            json={"sdp": pc.localDescription.sdp, "type": "offer", "size": 128},
+        )
+    assert r.status_code == 200
+    assert httpx.get(server.url + "/v1/health").json()["sessions"] == 1
+    await pc.close()
+    for _ in range(50):
+        if httpx.get(server.url + "/v1/health").json()["sessions"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert httpx.get(server.url + "/v1/health").json()["sessions"] == 0

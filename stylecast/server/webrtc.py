@@ -202,18 +202,20 @@ class Peer:
         if self.watching is not None:
             with contextlib.suppress(ValueError):
                 self.watching.viewers.remove(self)
-        for viewer in self.viewers[1:]:
-            viewer.video.stop()
-            viewer.audio.stop()
-        for task in list(self.tasks):
+        # this may run inside one of our own tasks (the connect timeout): never await it
+        current = asyncio.current_task()
+        tasks = [t for t in self.tasks if t is not current]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.video.stop()
         self.audio.stop()
         if self.session is not None:
             await self.session.aclose()
         await self.pc.close()
         self.manager.server.release_slot()
+        for viewer in self.viewers[1:]:  # nothing left to watch
+            await viewer.aclose()
 
 
 class WebRtcManager:
