@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
 
 # numpy's and scipy's OpenBLAS each start a worker thread per core that spins after every
 # small matrix product: measured, one live session made such a thread burn ~84% of a core
 # (the whole server needs ~12% of a core per 256 px stream without it). The count can only
 # be set before the libraries load, so `serve` re-executes itself once with it set.
-SERVER_ENV = {"OPENBLAS_NUM_THREADS": "1"}
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     from stylecast.server.config import ServerConfig, default_data_dir
 
@@ -80,18 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def pin_blas_threads() -> None:
-    """Re-execute `stylecast ... serve ...` with SERVER_ENV unless it is set already (the
-    process keeps its id). Only for the command line: a program embedding the server sets
-    the variables itself."""
-    missing = {k: v for k, v in SERVER_ENV.items() if k not in os.environ}
-    if missing and "serve" in sys.argv[1:]:
-        os.environ.update(missing)
-        os.execv(sys.executable, [sys.executable, "-m", "stylecast", *sys.argv[1:]])
-
-
 def run(args: argparse.Namespace) -> int:
-    pin_blas_threads()
     import uvicorn
 
     from stylecast.server.app import create_app
