@@ -107,3 +107,17 @@ def test_cli_style_add_and_generate_frame_count(tmp_path, models):
     bad = ["generate", str(wav), "--style", "nope", "-o", str(tmp_path / "x.npz"),
            "--models", str(models), "--library", str(lib_dir)]  # fmt: skip
     assert main(bad) == 2
+
+
+def test_shipped_presets_load_for_the_shipped_models():
+    """assets/styles holds the 8 emotions, each with codes made by the shipped weights."""
+    from stylecast.paths import assets_dir
+
+    emotions = ("neutral", "happy", "sad", "angry", "surprised", "disgusted", "fearful",
+                "contemptuous")  # fmt: skip
+    models = assets_dir() / "models"
+    for key in lib.MODEL_KEYS:
+        model_id = lib.weights_id(models / key)
+        codes = np.stack([lib.load_code(e, key, model_id) for e in emotions])
+        assert codes.ndim == 2 and np.isfinite(codes).all(), key
+        assert np.linalg.matrix_rank(codes) > 1  # the presets differ from each other
