@@ -214,6 +214,43 @@ def test_pose_is_relative_to_a_turned_rest_pose():
     np.testing.assert_allclose(pose[:, 3:5], 0, atol=1e-4)
 
 
+def test_a_trackers_own_errors_are_taken_off_with_seen_at():
+    """A tracker that sees only half of every expression, reads turns a fifth short and
+    shifts the lower face sideways with the yaw: fitted plainly, the weights come out
+    about half and the turns short; with `seen_at` (the same tracker on the face rendered
+    with given weights and poses) both are recovered."""
+    neutral, basis = synthetic_face(seed=9)
+    frames_n = 40
+    rng = np.random.default_rng(10)
+    expr = np.zeros((frames_n, 52))
+    t = np.arange(frames_n)
+    for name, phase in (("jawOpen", 0.0), ("mouthSmileLeft", 1.0), ("eyeBlinkRight", 2.0)):
+        expr[:, INDEX[name]] = np.clip(np.sin(t / 4.0 + phase), 0, 1) * 0.8
+    angles = np.deg2rad(np.stack([4 * np.sin(t / 9), 18 * np.sin(t / 7), 0 * t], 1))
+    lower = neutral[:, 1] > np.median(neutral[:, 1])  # the lower half of the face
+
+    def tracker(e: np.ndarray, a: np.ndarray, noise: float) -> np.ndarray:
+        seen = project(neutral, basis, 0.5 * e, 0.8 * a, rng, camera=None, noise=noise)
+        seen[:, lower, 0] += 0.1 * SCALE * a[:, 1:2]  # the lower face slides with the yaw
+        return seen
+
+    frames = tracker(expr, angles, noise=0.3)
+
+    def seen_at(e: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        return tracker(e, pose[:, :3], noise=0.0)
+
+    # Each iteration closes the gap by the tracker's gain (1/2 here): 4 leave 1/32 of it.
+    fitter = Fitter(neutral, basis, config=FitConfig(reference_iterations=4))
+    plain_expr, plain_pose = fitter.fit_points(frames)
+    got_expr, got_pose = fitter.fit_points(frames, seen_at)
+    plain_error = np.abs(plain_pose[:, 1] - angles[:, 1]).max()
+    assert np.rad2deg(np.abs(got_pose[:, :3] - angles)).max() < 1.0 < np.rad2deg(plain_error)
+    for name in ("jawOpen", "mouthSmileLeft", "eyeBlinkRight"):
+        k = INDEX[name]
+        assert got_expr[:, k].max() > 0.7 > 0.5 > plain_expr[:, k].max(), name
+        assert np.corrcoef(got_expr[:, k], expr[:, k])[0, 1] > 0.95, name
+
+
 # --- the round trip: render the default avatar, track it with MediaPipe, fit it ----------
 
 ROUND_TRIP_SIZE = 256  # pixels: MediaPipe tracks it well and it keeps the test fast
@@ -227,7 +264,7 @@ def round_trip():
     fitted from MediaPipe's landmarks on the rendered frames, against the avatar's own rest
     frame."""
     from stylecast.engine.avatar import load_avatar
-    from stylecast.engine.capture import fit_track, neutral_of_avatar, track_frames
+    from stylecast.engine.capture import fit_track, neutral_of_avatar, seen_at_of, track_frames
     from stylecast.engine.render import Renderer
 
     avatar = load_avatar("default")
@@ -235,21 +272,20 @@ def round_trip():
     renderer = Renderer(avatar, ROUND_TRIP_SIZE)
     try:
         frames = [renderer.render(e, p) for e, p in zip(truth.expr, truth.pose, strict=True)]
+        track = track_frames(frames, FPS, "rendered default avatar")
         neutral = neutral_of_avatar(renderer)
+        fitted = fit_track(track, avatar.rig, neutral, seen_at=seen_at_of(renderer))
     finally:
         renderer.close()
-    track = track_frames(frames, FPS, "rendered default avatar")
-    return truth, fit_track(track, avatar.rig, neutral)
+    return truth, fitted
 
 
-# Channels that do not reach 0.9 yet, with what was measured (256 px, 120 frames): MediaPipe
-# sees the rendered smile's corners move about half as far as the rig moves them (0.03 out,
-# 0.06 up of 0.08, 0.10 inter-ocular distances at weight 1), and the fit explains part of
-# what it sees with mouthStretch, mouthDimple and jawForward. Strict: when the renderer or
-# the fitter gets them over 0.9, the unexpected pass fails the suite; remove the marker then.
+# Channels that do not reach 0.9 yet, with what was measured (256 px, 120 frames): with
+# the tracker's errors on the avatar taken off (seen_at), the left smile during the nod at
+# +10 deg pitch is still read partly as mouthDimpleLeft. Strict: when the renderer or the
+# fitter gets it over 0.9, the unexpected pass fails the suite; remove the marker then.
 BELOW_TARGET = {
-    "mouthSmileLeft": "correlation 0.72: the rendered smile is read as other mouth shapes",
-    "mouthSmileRight": "correlation 0.87: the rendered smile is read as other mouth shapes",
+    "mouthSmileLeft": "correlation 0.86: part of the smile is read as mouthDimpleLeft",
 }
 
 

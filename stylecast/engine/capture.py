@@ -23,11 +23,12 @@ from stylecast.engine.face import FPS, N_EXPR, N_POSE
 from stylecast.engine.fit import (
     FitConfig,
     Fitter,
+    SeenAt,
     basis_in_frame_of,
     estimate_neutral,
     rest_of,
 )
-from stylecast.engine.landmarks import LandmarkTracker, detect_faces
+from stylecast.engine.landmarks import LandmarkTracker
 from stylecast.engine.motion import Motion
 from stylecast.engine.video import VideoReader
 
@@ -122,15 +123,47 @@ def track_video(
         return track_frames(reader, reader.fps, str(path), on_frame)
 
 
+REST_REPEATS = 8  # rest frames tracked before the neutral is read (the face region settles)
+
+
 def neutral_of_avatar(renderer: FrameRenderer) -> np.ndarray:
     """(478, 3) landmarks of an avatar's rest frame (no expression, rest pose), found by
     MediaPipe on the renderer's own output: the neutral to fit that avatar's renderings
-    with, so MediaPipe's biases on this face cancel out."""
+    with, so MediaPipe's biases on this face cancel out. Read in tracking mode, as videos
+    are (`track_frames`), after the face region has settled: on the same image, tracking
+    mode places the mouth corners about 0.02 inter-ocular distances wider and higher than
+    a single detection does, which reads as a smile of about 0.2."""
     frame = renderer.render(np.zeros(N_EXPR, np.float32), np.zeros(N_POSE, np.float32))
-    faces = detect_faces(frame, max_faces=1)
-    if not faces:
+    with LandmarkTracker() as tracker:
+        for _ in range(REST_REPEATS):
+            face = tracker.track(frame)
+    if face is None:
         raise NoFaceError("no face found in the avatar's own rest frame")
-    return faces[0].points
+    return face.points
+
+
+def seen_at_of(renderer: FrameRenderer) -> SeenAt:
+    """For footage of a stylecast avatar: (T, 52) weights and (T, 6) poses -> (T, 478, 3)
+    MediaPipe's landmarks of the avatar rendered with them, tracked in order after the
+    rest frame (fit.SeenAt), so the fitter can take off what MediaPipe misreads on this
+    face. A frame where no face is found repeats the previous one's landmarks."""
+    rest = neutral_of_avatar(renderer)
+    still = renderer.render(np.zeros(N_EXPR, np.float32), np.zeros(N_POSE, np.float32))
+
+    def seen_at(exprs: np.ndarray, poses: np.ndarray) -> np.ndarray:
+        out, last = [], rest
+        with LandmarkTracker() as tracker:  # in order, as the video's frames were tracked
+            for _ in range(REST_REPEATS):
+                tracker.track(still)
+            for e, p in zip(
+                np.asarray(exprs, np.float32), np.asarray(poses, np.float32), strict=True
+            ):
+                face = tracker.track(renderer.render(e, p))
+                last = last if face is None else face.points
+                out.append(last)
+        return np.stack(out)
+
+    return seen_at
 
 
 def fit_track(
@@ -138,10 +171,13 @@ def fit_track(
     rig: FaceRig,
     neutral: np.ndarray | None = None,
     config: FitConfig | None = None,
+    seen_at: SeenAt | None = None,
 ) -> Motion:
     """A 30 FPS motion from tracked landmarks, against `rig`'s 52 shapes (carried onto the
     subject's face). Without a `neutral`, the subject's is estimated from the track
-    (fit.estimate_neutral); pose is then relative to the subject's average head pose."""
+    (fit.estimate_neutral); pose is then relative to the subject's average head pose.
+    `seen_at` (`seen_at_of(renderer)` for a stylecast rendering) lets the fitter measure
+    and take off the tracker's own errors on that face (Fitter.fit_points)."""
     config = config or FitConfig()
     present = [p for p in track.points if p is not None]
     found = len(present) / len(track.points)
@@ -164,4 +200,4 @@ def fit_track(
         stable=rig.stable_points(STABLE_COUNT),
         regions=eye_regions(rig.groups),
     )
-    return fitter.fit(track.points, track.fps)
+    return fitter.fit(track.points, track.fps, seen_at)

@@ -18,6 +18,7 @@ avatar (its own rendered rest frame) or is estimated from the video (`estimate_n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -40,6 +41,9 @@ STABLE_POINTS: tuple[int, ...] = (
 )  # fmt: skip
 LEFT_IRIS, RIGHT_IRIS = 473, 468  # the subject's iris centres (MediaPipe refined points)
 ROBUST_CHUNK = 128  # frames per batch of the reweighted solve (~76 MB of design matrices)
+# How the tracker sees a renderable face (a stylecast avatar) rendered with (T, 52) weights
+# at (T, 6) poses: (T, N, 3) landmarks, tracked in order like the frames being fitted.
+SeenAt = Callable[[np.ndarray, np.ndarray], np.ndarray]
 CAMERA_DISTANCE = 10.0  # assumed camera distance in inter-ocular units (~63 cm), for tz
 
 
@@ -56,6 +60,10 @@ class FitConfig:
     # lips' shape, which the other shapes explain; fitted, it steals from jawOpen.
     unfitted: tuple[str, ...] = ("tongueOut",)
     huber: float = 0.003  # robust loss: residuals above this (inter-ocular units) count less
+    # With a renderable face (`seen_at`): how many times the fitted face is rendered and
+    # tracked again, and whether with its fitted expression (else without, at its pose).
+    reference_iterations: int = 2
+    reference_expression: bool = True
     robust_iterations: int = 3  # reweighting steps of the robust fit (0: plain least squares)
     smooth_expr: float = 0.6  # Gaussian smoothing of weights over time, sigma in frames
     smooth_pose: float = 1.0  # Gaussian smoothing of pose over time, sigma in frames
@@ -68,8 +76,13 @@ class FitConfig:
         unknown = [n for n in self.unfitted if n not in INDEX]
         if unknown:
             raise InputError(f"FitConfig.unfitted: not ARKit blendshape names: {unknown}")
-        if self.passes < 1 or self.sweeps < 1 or self.robust_iterations < 0:
-            raise InputError(f"FitConfig passes and sweeps must be >= 1, got {self}")
+        if (
+            min(self.passes, self.sweeps) < 1
+            or min(self.robust_iterations, self.reference_iterations) < 0
+        ):
+            raise InputError(
+                f"FitConfig passes and sweeps must be >= 1, the iteration counts >= 0, got {self}"
+            )
         if not 0.0 < self.min_face_fraction <= 1.0:
             raise InputError(
                 f"FitConfig.min_face_fraction must be in (0, 1], got {self.min_face_fraction}"
@@ -252,28 +265,74 @@ class Fitter:
         src = self.neutral if offset is None else self.neutral + offset
         return umeyama(src[self.stable], points[self.stable])
 
-    def fit_points(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def fit_points(
+        self, frames: np.ndarray, seen_at: SeenAt | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """frames: (T, N, 3) landmarks in the neutral's coordinates. Returns unsmoothed
-        (T, 52) weights and (T, 6) poses."""
+        (T, 52) weights and (T, 6) poses.
+
+        seen_at: for footage of a face that can be rendered (a stylecast avatar), how the
+        tracker sees it rendered with given weights and poses (`SeenAt`). The tracker's
+        own errors on this face are then measured and taken off (analysis by synthesis):
+        the fitted face is rendered and tracked; what the tracker reports beyond the rig's
+        geometry (on a turned head it reads the turn about a fifth short and shifts the
+        lower face sideways by up to half a smile; it sees about half of a blink, a smile
+        or an open jaw) is taken off the frame, which is fitted again, and the pose is
+        corrected by how far the tracker misread the rendered one. Repeated
+        config.reference_iterations times."""
         frames = np.asarray(frames, np.float64) / self.iod
+        bias = np.zeros((len(frames), *self.neutral.shape))  # (T, N, 3) neutral's change
+        expr, sims = self.fit_aligned(frames, bias)
+        poses = np.stack([pose_from_similarity(s, self.rest) for s in sims])
+        if seen_at is None:
+            return expr.astype(np.float32), poses
+        shown = poses.copy()  # the poses the face is shown at
+        for _ in range(self.config.reference_iterations):
+            shown_expr = expr if self.config.reference_expression else np.zeros_like(expr)
+            refs = np.asarray(seen_at(shown_expr, shown), np.float64) / self.iod  # (T, N, 3)
+            offsets = np.einsum("tk,knc->tnc", shown_expr, self.basis)
+            ref_sims = [self.align(r, o) for r, o in zip(refs, offsets, strict=True)]
+            ref_seen = np.stack([pose_from_similarity(s, self.rest) for s in ref_sims])
+            bias = np.stack([s.invert(r) for s, r in zip(ref_sims, refs, strict=True)])
+            bias -= self.neutral + offsets
+            expr, sims = self.fit_aligned(frames, bias)
+            seen = np.stack([pose_from_similarity(s, self.rest) for s in sims])
+            # The face shown at `shown` is seen at `ref_seen`, the frame at `seen`: the
+            # frame's pose is `shown` plus the difference.
+            poses = shown = shown + (seen - ref_seen)
+        return expr.astype(np.float32), poses.astype(np.float32)
+
+    def fit_aligned(
+        self, frames: np.ndarray, bias: np.ndarray
+    ) -> tuple[np.ndarray, list[Similarity]]:
+        """(T, 52) weights and the frames' similarities, alternating alignment and
+        expression solve config.passes times. frames: (T, N, 3) in inter-ocular units;
+        bias: (T, N, 3) what the tracker adds to the rig's geometry in each frame, in the
+        neutral's frame (zeros: nothing)."""
         offsets = np.zeros((len(frames), *self.neutral.shape))  # (T, N, 3) expression
         for _ in range(self.config.passes):
             # Align with each frame's current expression removed (a smile or an open jaw
             # nudges even the stable points a little), then solve the expression again.
-            sims = [self.align(f, o) for f, o in zip(frames, offsets, strict=True)]
-            expr = self.solve_expression(frames, sims, offsets)
+            sims = [self.align(f, o) for f, o in zip(frames, bias + offsets, strict=True)]
+            expr = self.solve_expression(frames, sims, offsets, bias)
             offsets = np.einsum("tk,knc->tnc", expr, self.basis)
-        pose = np.stack([pose_from_similarity(s, self.rest) for s in sims])
-        return expr.astype(np.float32), pose
+        return expr, sims
 
     def solve_expression(
-        self, frames: np.ndarray, sims: list[Similarity], offsets: np.ndarray
+        self,
+        frames: np.ndarray,
+        sims: list[Similarity],
+        offsets: np.ndarray,
+        bias: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(T, 52) weights explaining each de-posed frame's offset from the neutral.
-        `offsets` (T, N, 3), the current estimate of each frame's expression, is what the
-        anchors of each local region should show; what they show beyond it is a local
-        error of the global alignment and is taken off the region's points."""
+        """(T, 52) weights explaining each de-posed frame's offset from the neutral, once
+        `bias` (T, N, 3), the tracker's own error in that frame, is taken off. `offsets`
+        (T, N, 3), the current estimate of each frame's expression, is what the anchors of
+        each local region should show; what they show beyond it is a local error of the
+        global alignment and is taken off the region's points."""
         depos = np.stack([s.invert(f) for s, f in zip(sims, frames, strict=True)])
+        if bias is not None:
+            depos -= bias
         for points, anchors in self.regions:
             shift = (depos[:, anchors] - self.neutral[anchors] - offsets[:, anchors]).mean(1)
             depos[:, points] -= shift[:, None, :]
@@ -304,7 +363,9 @@ class Fitter:
             out[lo : lo + ROBUST_CHUNK] = solve_box_qp(gram, rhs, self.penalty, cfg.sweeps, start=w)
         return out
 
-    def fit(self, frames: list[np.ndarray | None], fps: float = FPS) -> Motion:
+    def fit(
+        self, frames: list[np.ndarray | None], fps: float = FPS, seen_at: SeenAt | None = None
+    ) -> Motion:
         """A 30 FPS motion from per-frame landmarks ((N, 3) each, None where no face was
         found) captured at `fps`: fitted, gaps interpolated, smoothed, resampled."""
         present = np.array([f is not None for f in frames])
@@ -316,7 +377,7 @@ class Fitter:
                 f"fitter needs one in at least {self.config.min_face_fraction:.0%} of them"
             )
         stack = np.stack([f for f in frames if f is not None])
-        expr_p, pose_p = self.fit_points(stack)
+        expr_p, pose_p = self.fit_points(stack, seen_at)
         expr = np.zeros((len(frames), N_EXPR))
         pose = np.zeros((len(frames), 6))
         expr[present], pose[present] = expr_p, pose_p
