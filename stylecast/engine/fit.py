@@ -9,7 +9,10 @@ Per frame:
    offset from the neutral is explained by the rig's 52 displacement fields with weights in
    [0, 1] (box-constrained least squares with light L1 + L2 regularisation, solved for all
    frames at once by projected coordinate descent).
-3. Light temporal smoothing; frames without a face are interpolated from their neighbours.
+3. For footage of a face that can be rendered (a stylecast avatar), analysis by synthesis:
+   the fitted face is rendered and tracked again, and what the tracker reports beyond the
+   rig's geometry (its own error on this face and pose) is taken off before refitting.
+4. Light temporal smoothing; frames without a face are interpolated from their neighbours.
 
 Everything is in the neutral's units divided by its inter-ocular distance, so the
 regularisation means the same for every image size. The identity neutral comes from the
