@@ -77,6 +77,7 @@ def run_from_video(args: argparse.Namespace) -> int:
         fit_track,
         footage_length,
         neutral_of_avatar,
+        seen_at_of,
         track_video,
     )
     from stylecast.engine.errors import InputError
@@ -92,14 +93,12 @@ def run_from_video(args: argparse.Namespace) -> int:
 
         avatar = load_avatar(args.avatar)
         size = _frame_size(args.video)
-        renderer = Renderer(avatar, size)
-        try:
-            neutral = neutral_of_avatar(renderer)
-        finally:
-            close = getattr(renderer, "close", None)
-            if close:
-                close()
-        motion = fit_track(track, avatar.rig, neutral)
+        # Footage of our own avatar: fit against its rest frame as MediaPipe reads it, and
+        # take off what MediaPipe misreads on this face by re-rendering the fit (fit.SeenAt).
+        with Renderer(avatar, size) as renderer:
+            motion = fit_track(
+                track, avatar.rig, neutral_of_avatar(renderer), seen_at=seen_at_of(renderer)
+            )
     else:
         motion = fit_track(track, load_avatar(args.rig).rig)
     args.output.parent.mkdir(parents=True, exist_ok=True)
