@@ -35,7 +35,9 @@ def machine() -> str:
 
 
 def command() -> str:
-    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    """The command line that ran the benchmark, with paths relative to the repository."""
+    root = str(BENCHMARKS_MD.parent.parent) + os.sep
+    return "python " + " ".join(shlex.quote(a.replace(root, "")) for a in sys.argv)
 
 
 def write_section(name: str, title: str, body: str, path: Path = BENCHMARKS_MD) -> None:
