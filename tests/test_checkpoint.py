@@ -29,14 +29,7 @@ from stylecast.models.config import (  # noqa: E402
 )
 from stylecast.models.sampling import stream  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run fastest on one thread (two spin against each other on 2 cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 ALL_CONFIGS = [

@@ -19,14 +19,7 @@ from stylecast.models.losses import (  # noqa: E402
     vertex_loss,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run fastest on one thread (two spin against each other on 2 cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL = DiscriminatorConfig(channels=16, point_channels=8, sync_dim=12, n_styles=5)

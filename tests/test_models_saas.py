@@ -14,14 +14,7 @@ from stylecast.models.sampling import (  # noqa: E402
     stream,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run fastest on one thread (two spin against each other on 2 cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def features(frontend: str, b: int, t: int) -> torch.Tensor:

@@ -28,14 +28,7 @@ from stylecast.training.train_styletalk import (  # noqa: E402
     sync_windows,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run fastest on one thread (two spin against each other on 2 cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY_D = DiscriminatorConfig(channels=8, point_channels=8, sync_dim=8, n_styles=4)
