@@ -142,6 +142,14 @@ def _clip(motion: np.ndarray, max_frames: int) -> tuple[torch.Tensor, torch.Tens
 # ---------------------------------------------------------------- systems
 
 
+def model_features(frontend: str, u: EvalUtterance) -> torch.Tensor:
+    """The utterance's input for a model with this front end: (1, T) phoneme ids or
+    (1, T, 16, 80) log-mel windows."""
+    if frontend == "phoneme":
+        return torch.from_numpy(u.phonemes.astype(np.int64))[None]
+    return torch.from_numpy(u.mel)[None]
+
+
 class Baseline:
     """engine/baseline.py, fed per frame exactly as a session feeds it, neutral style."""
 
@@ -184,9 +192,7 @@ class StyleTalkSystem:
         return self.model.encode_style(clip, valid)[0].numpy()
 
     def _features(self, u: EvalUtterance) -> torch.Tensor:
-        if self.cfg.content.frontend == "phoneme":
-            return torch.from_numpy(u.phonemes.astype(np.int64))[None]
-        return torch.from_numpy(u.mel)[None]
+        return model_features(self.cfg.content.frontend, u)
 
     @torch.no_grad()
     def generate(self, u: EvalUtterance, code: np.ndarray, seed: int):
@@ -217,9 +223,7 @@ class SAASSystem:
         return unquantized_code(self.model.style_extractor, clip, valid)[0].numpy()
 
     def _features(self, u: EvalUtterance) -> torch.Tensor:
-        if self.cfg.content.frontend == "phoneme":
-            return torch.from_numpy(u.phonemes.astype(np.int64))[None]
-        return torch.from_numpy(u.mel)[None]
+        return model_features(self.cfg.content.frontend, u)
 
     @torch.no_grad()
     def generate(self, u: EvalUtterance, code: np.ndarray, seed: int):
