@@ -2,7 +2,7 @@
 
 Shard files are uncompressed zips of .npy arrays, so each array is memory-mapped where it
 lies in the file: opening a 20-hour corpus reads only headers, and an utterance touches only
-its own pages. Log-mel windows are computed from the stored audio exactly as the live audio
+its own pages. Log-mel windows are computed from the stored audio by the live audio
 front end computes them (engine/audio.py: pre-emphasis with silence before the start,
 SadTalker log-mel, 16 frames around each video frame, silence past the end).
 
@@ -18,10 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stylecast.engine.audio import MEL_BEFORE, MEL_FRAMES, mel_anchor
+from stylecast.engine.audio import mel_windows  # the live front end's own windows
 from stylecast.engine.errors import FormatError, InputError
-from stylecast.engine.mel import HOP, PREEMPHASIS, WIN, LogMel
-from stylecast.engine.pcm import frames_covering
 from stylecast.training import styles
 from stylecast.training.corpus import CorpusReader
 
@@ -54,30 +52,6 @@ def open_npz_mmap(path: Path) -> dict[str, np.ndarray]:
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise FormatError(f"{path} is not a corpus shard: {e}") from e
     return arrays
-
-
-_LOG_MEL: LogMel | None = None
-
-
-def mel_windows(audio: np.ndarray) -> np.ndarray:
-    """(S,) float32 16 kHz -> (T, 16, 80) float32 log-mel windows, T = ceil(S · 30 / 16000),
-    equal to what engine.audio.AudioFrontEnd gives for the same audio as one segment."""
-    global _LOG_MEL
-    if _LOG_MEL is None:
-        _LOG_MEL = LogMel()
-    n = frames_covering(len(audio))
-    t = np.arange(n)
-    m0 = int(mel_anchor(0)) - MEL_BEFORE  # first mel frame any video frame needs (may be < 0)
-    m1 = int(mel_anchor(n - 1)) - MEL_BEFORE + MEL_FRAMES  # one past the last
-    a, b = m0 * HOP - WIN // 2 - 1, (m1 - 1) * HOP + WIN // 2  # samples, pre-emphasis tap too
-    x = np.zeros(b - a, np.float32)  # silence outside the audio
-    lo, hi = max(a, 0), min(b, len(audio))
-    x[lo - a : hi - a] = audio[lo:hi]
-    emphasised = x[1:] - np.float32(PREEMPHASIS) * x[:-1]  # (b - a - 1,)
-    frames = np.lib.stride_tricks.sliding_window_view(emphasised, WIN)[::HOP]  # (M, 800)
-    mel = _LOG_MEL(frames[: m1 - m0])  # (M, 80)
-    rows = mel_anchor(t)[:, None] - MEL_BEFORE + np.arange(MEL_FRAMES) - m0  # (T, 16)
-    return mel[rows]
 
 
 class CorpusDataset:

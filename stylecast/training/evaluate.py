@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylecast.engine.audio import prosody_centre
+from stylecast.engine.audio import mel_windows, prosody_centre
 from stylecast.engine.baseline import BaselineMotion
 from stylecast.engine.errors import InputError
 from stylecast.engine.face import ARKIT_NAMES, INDEX
@@ -41,7 +41,6 @@ from stylecast.models.losses import LipSyncDiscriminator, sync_probability
 from stylecast.models.sampling import generate_saas, pose_token_count
 from stylecast.training import metrics as M
 from stylecast.training.corpus import CorpusReader
-from stylecast.training.corpus_dataset import mel_windows
 
 log = logging.getLogger(__name__)
 
