@@ -3,7 +3,7 @@
 Shard files are uncompressed zips of .npy arrays, so each array is memory-mapped where it
 lies in the file: opening a 20-hour corpus reads only headers, and an utterance touches only
 its own pages. Log-mel windows are computed from the stored audio by the live audio
-front end computes them (engine/audio.py: pre-emphasis with silence before the start,
+front end's own `mel_windows` (engine/audio.py: pre-emphasis with silence before the start,
 SadTalker log-mel, 16 frames around each video frame, silence past the end).
 
     ds = CorpusDataset("data/corpus", "train")            # phonemes="recognized" | "true"
