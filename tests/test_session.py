@@ -334,3 +334,22 @@ async def test_admission_counts_what_speech_will_cost_not_the_idle_tick():
         await second.start()
     await second.aclose()
     await first.aclose()
+
+
+async def test_config_chooses_the_motion_backend(speech):
+    with pytest.raises(InputError, match="unknown motion backend 'magic'"):
+        SessionConfig(motion="magic")
+    config = SessionConfig(video=False, realtime=False, motion="onnx-cpu")
+    session = Session(None, "neutral", config)
+    assert session.model.name != BaselineMotion().name  # the exported learned model
+    await session.start()
+    session.push_audio(speech, 16_000)
+    session.end_segment()
+    jaw = []
+    async for media in session:
+        jaw.append(media.motion.expr[JAW])
+        if any(e.kind == PLAYBACK_FINISHED for e in media.events):
+            break
+    await session.aclose()
+    assert len(jaw) >= len(speech) * 30 // 16_000  # every frame of the speech came out
+    assert max(jaw) > 0.1  # and the learned model opened the mouth for it

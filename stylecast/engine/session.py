@@ -30,7 +30,7 @@ import numpy as np
 
 from stylecast.engine.audio import AudioFrontEnd
 from stylecast.engine.avatar import Avatar, load_avatar
-from stylecast.engine.baseline import BaselineMotion
+from stylecast.engine.backends import BACKENDS, load_backend
 from stylecast.engine.clock import SAMPLES_PER_FRAME
 from stylecast.engine.errors import BackendError, InputError
 from stylecast.engine.face import FPS
@@ -73,6 +73,9 @@ class SessionConfig:
     jitter_ms: float = 10.0  # extra playout delay: processing and push-timing jitter
     max_video_queue_ms: float = 100.0  # queued frames older than this lose their video
     max_audio_queue_ms: float = 10_000.0  # a consumer this far behind is disconnected
+    # the motion backend, as engine.backends.load_backend reads it: "baseline" (the rule-based
+    # visemes), "onnx-cpu" (the shipped SAAS export), "onnx-cpu:assets/onnx/styletalk", ...
+    motion: str = "baseline"
 
     def __post_init__(self) -> None:
         if not 16 <= self.size <= 4096:
@@ -81,18 +84,25 @@ class SessionConfig:
             raise InputError("jitter_ms and max_video_queue_ms must be >= 0")
         if self.max_audio_queue_ms < 1000:
             raise InputError(f"max_audio_queue_ms must be >= 1000, got {self.max_audio_queue_ms}")
+        kind = self.motion.partition(":")[0]
+        if kind not in BACKENDS:
+            raise InputError(
+                f"unknown motion backend {self.motion!r}; use one of {', '.join(BACKENDS)}"
+                " (with ':FOLDER' naming an exported model for the onnx and tensorrt kinds)"
+            )
 
 
 _DEFAULT: dict[str, Scheduler] = {}
 _DEFAULT_LOCK = threading.Lock()
 
 
-def default_scheduler() -> Scheduler:
-    """The process's real-time scheduler (baseline motion), made on first use."""
+def default_scheduler(motion: str = "baseline") -> Scheduler:
+    """The process's real-time scheduler for one motion backend (SessionConfig.motion), made
+    on first use and shared by every real-time session that asks for that backend."""
     with _DEFAULT_LOCK:
-        if "realtime" not in _DEFAULT:
-            _DEFAULT["realtime"] = Scheduler(BaselineMotion(), "realtime")
-        return _DEFAULT["realtime"]
+        if motion not in _DEFAULT:
+            _DEFAULT[motion] = Scheduler(load_backend(motion), "realtime")
+        return _DEFAULT[motion]
 
 
 class Session:
@@ -110,9 +120,9 @@ class Session:
         self.config = config or SessionConfig()
         if scheduler is None:
             scheduler = (
-                default_scheduler()
+                default_scheduler(self.config.motion)
                 if self.config.realtime
-                else Scheduler(BaselineMotion(), "offline")
+                else Scheduler(load_backend(self.config.motion), "offline")
             )
         self.scheduler = scheduler
         self.model: MotionModel = scheduler.model
