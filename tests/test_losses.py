@@ -1,12 +1,18 @@
 """Losses and discriminators."""
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from torch import nn  # noqa: E402
+
+from stylecast.engine.errors import InputError  # noqa: E402
 from stylecast.models.config import ContentConfig, DiscriminatorConfig  # noqa: E402
 from stylecast.models.losses import (  # noqa: E402
     LipSyncDiscriminator,
+    RigMouthLoss,
+    RigMouthTerms,
     StyleDiscriminator,
     TemporalDiscriminator,
     hinge_d_loss,
@@ -110,3 +116,93 @@ def test_sync_losses_have_gradient_for_negative_cosines():
     cosine = torch.tensor([-0.8, -0.1, 0.3], requires_grad=True)
     (sync_d_loss(cosine, torch.ones(3)) + sync_g_loss(cosine)).backward()
     assert (cosine.grad < 0).all()  # pushes every in-sync pair towards cosine 1
+
+
+# ---------------------------------------------------------------- rig mouth loss
+
+
+@pytest.fixture(scope="module")
+def rig_mouth():
+    from stylecast.engine.face import ARKIT_NAMES
+
+    return RigMouthLoss(ARKIT_NAMES), ARKIT_NAMES
+
+
+def _with(names, **weights) -> torch.Tensor:
+    """(1, 1, 52) expression with the named weights set."""
+    e = torch.zeros(1, 1, len(names))
+    for name, value in weights.items():
+        e[..., names.index(name)] = value
+    return e
+
+
+def test_rig_mouth_loss_is_zero_for_equal_inputs_and_grows_with_the_jaw(rig_mouth):
+    loss, names = rig_mouth
+    torch.manual_seed(0)
+    e = 0.3 * torch.rand(2, 10, 52)
+    same = loss(e, e)
+    assert same.vertex == 0 and same.gap == 0
+    jaw = names.index("jawOpen")
+    previous = RigMouthTerms(torch.tensor(0.0), torch.tensor(0.0))
+    for offset in (0.02, 0.05, 0.1):
+        shifted = e.clone()
+        shifted[..., jaw] += offset
+        terms = loss(shifted, e)
+        assert terms.vertex > previous.vertex and terms.gap > previous.gap
+        previous = terms
+    # jawOpen 0.1 opens the mouth by millimetres, not by hundredths of a coefficient.
+    assert 0.5 < previous.gap < 50 and 0.5 < previous.vertex < 20
+
+
+def test_rig_mouth_gap_is_the_evals_lip_opening(rig_mouth):
+    from stylecast.engine.avatar import load_avatar
+    from stylecast.training import metrics
+
+    loss, _ = rig_mouth
+    rig = load_avatar("default").rig
+    e = 0.4 * torch.rand(1, 16, 52, generator=torch.Generator().manual_seed(1))
+    expected = metrics.lip_opening(e[0].numpy(), rig) * metrics.MM_PER_UNIT
+    assert np.allclose(loss.lip_gap(e)[0].numpy(), expected, rtol=1e-4)
+
+
+def test_rig_mouth_gradient_reaches_the_weights(rig_mouth):
+    loss, _ = rig_mouth
+    torch.manual_seed(0)
+    layer = nn.Linear(4, 52)
+    x = torch.randn(2, 6, 4)
+    true = 0.2 * torch.rand(2, 6, 52)
+    terms = loss(torch.sigmoid(layer(x)), true)
+    (terms.vertex + terms.gap).backward()
+    assert torch.isfinite(layer.weight.grad).all() and layer.weight.grad.abs().sum() > 0
+
+
+def test_rig_mouth_closed_frames_weigh_more(rig_mouth):
+    loss, names = rig_mouth
+    closed = _with(names)  # the rest mouth: lips together
+    open_ = _with(names, jawOpen=0.2)  # lips apart
+    assert loss.closure_weights(closed).item() == 1 + loss.closed_boost
+    assert loss.closure_weights(open_).item() == 1
+    # The same jaw error costs more when the truth is a closure than when it is open.
+    err = _with(names, jawOpen=0.05)
+    on_closed = loss(closed + err, closed).gap
+    on_open = loss(open_ + err, open_).gap
+    assert on_closed > 3 * on_open
+    unboosted = RigMouthLoss(names, closed_boost=0.0)
+    assert torch.allclose(unboosted(closed + err, closed).gap * (1 + loss.closed_boost), on_closed)
+
+
+def test_rig_mouth_loss_rejects_non_arkit_dimensions():
+    with pytest.raises(InputError, match="ARKit"):
+        RigMouthLoss([f"c{i}" for i in range(64)])
+    with pytest.raises(InputError, match="closed_boost"):
+        RigMouthLoss(["jawOpen", "mouthClose"], closed_boost=-1)
+
+
+def test_rig_mouth_loss_follows_the_models_name_order():
+    from stylecast.engine.face import ARKIT_NAMES
+
+    names = ("mouthClose", "jawOpen")  # a 2-d model, reversed relative to ARKit's order
+    loss = RigMouthLoss(names)
+    e = torch.tensor([[[0.0, 0.1]]])  # jawOpen 0.1
+    full = RigMouthLoss(ARKIT_NAMES)
+    assert torch.allclose(loss.lip_gap(e), full.lip_gap(_with(ARKIT_NAMES, jawOpen=0.1)))

@@ -1,7 +1,10 @@
 """Losses of the two papers and the discriminators some of them need.
 
 - reconstruction: mu * L1 + (1 - mu) * (1 - SSIM), SSIM taken along time per coefficient
-  (StyleTalk eq. 8); `vertex_loss` for rig mouth vertices once the rig is plugged in.
+  (StyleTalk eq. 8); `vertex_loss` for vertex sets.
+- RigMouthLoss: the same reconstruction seen on the default avatar's rig mouth: L1 of the
+  40 lip-contour vertices and of the inner-lip gap, the gap weighted up on frames where the
+  truth's lips are closed (so short p/b/m closures are not averaged away).
 - triplet on style codes (margin 5).
 - VQ losses come out of `layers.VectorQuantizer`.
 - LipSyncDiscriminator: a mouth encoder (lower-face blendshapes, or rig mouth vertices
@@ -12,6 +15,9 @@
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +60,93 @@ def reconstruction_loss(pred: Tensor, target: Tensor, l1_share: float, window: i
 def vertex_loss(pred: Tensor, target: Tensor) -> Tensor:
     """Mean L2 distance between vertices: (B, T, V, 3) -> ()."""
     return (pred - target).norm(dim=-1).mean()
+
+
+class RigMouthTerms(NamedTuple):
+    """The two terms of RigMouthLoss, scalars in millimetres (a 14 cm wide face)."""
+
+    vertex: Tensor  # mean over frames and the 40 lip-contour points of the xyz L1 distance
+    gap: Tensor  # mean over frames of |gap_pred - gap_true| x (1 + closed_boost on closed)
+
+
+class RigMouthLoss(nn.Module):
+    """Reconstruction of expression measured on the default avatar's rig mouth.
+
+    The rig is linear (verts = neutral + e @ basis), so only the basis rows of the points
+    the loss reads are kept, as fixed buffers: the 40 lip-contour points M-LVD compares and
+    the 5 upper/lower inner-lip pairs whose distance is the eval's lip gap
+    (training/metrics.py). Why: on the coefficients a jawOpen error of 0.05 is 1/52 of a
+    small L1, on the rig it opens the lips by 1.4 mm, which is the difference between a
+    closed and an open p/b/m.
+
+        loss = RigMouthLoss(cfg.motion.expr_names)       # loads the "default" avatar's rig
+        terms = loss(pred_expr, true_expr)               # (B, T, n_expr) each
+        total = w_vertex * terms.vertex + w_gap * terms.gap
+    """
+
+    def __init__(self, expr_names: Sequence[str], closed_boost: float = 8.0, rig=None) -> None:
+        """expr_names: the model's expression dimensions in data order; each must be an
+        ARKit name (the rig's blendshapes). closed_boost: extra weight of the gap error on
+        frames whose true lips are closed (weight 1 + closed_boost there, 1 elsewhere).
+        rig: a FaceRig; the default avatar's when None."""
+        super().__init__()
+        # Imported here, not at module import: the rig and the eval's lip definitions are
+        # numpy-side and only needed by trainers that use this loss.
+        from stylecast.engine.errors import InputError
+        from stylecast.engine.face import ARKIT_NAMES
+        from stylecast.training import metrics
+
+        if closed_boost < 0:
+            raise InputError(f"closed_boost must be >= 0, got {closed_boost}")
+        unknown = [n for n in expr_names if n not in ARKIT_NAMES]
+        if unknown:
+            raise InputError(
+                f"the rig mouth loss needs ARKit blendshape names, got {unknown[:5]} "
+                f"(expected names from {ARKIT_NAMES[0]} ... {ARKIT_NAMES[-1]})"
+            )
+        if rig is None:
+            from stylecast.engine.avatar import load_avatar
+
+            rig = load_avatar("default").rig
+        order = [ARKIT_NAMES.index(n) for n in expr_names]
+        basis = torch.from_numpy(rig.basis[order]).float()  # (n_expr, 478, 3)
+        neutral = torch.from_numpy(rig.neutral).float()  # (478, 3)
+        mouth = torch.from_numpy(metrics.mouth_vertices(rig))  # (40,)
+        upper = torch.tensor(metrics.INNER_UPPER_MID)  # (5,)
+        lower = torch.tensor(metrics.INNER_LOWER_MID)
+        scale = metrics.MM_PER_UNIT  # 65.1 mm per rig unit
+        self.closed_boost = float(closed_boost)
+        self.register_buffer("mouth_basis", basis[:, mouth] * scale, persistent=False)
+        # The gap vector upper - lower is linear in the weights too.
+        self.register_buffer("gap_basis", (basis[:, upper] - basis[:, lower]) * scale,
+                             persistent=False)  # fmt: skip  # (n_expr, 5, 3)
+        self.register_buffer("gap_rest", (neutral[upper] - neutral[lower]) * scale,
+                             persistent=False)  # fmt: skip  # (5, 3)
+        # Closed: the eval's rule, gap within CLOSED_MARGIN of the rest gap (~2.6 mm).
+        self.closed_below_mm = metrics.closed_threshold(rig) * scale
+
+    def lip_gap(self, expr: Tensor) -> Tensor:
+        """(B, T, n_expr) -> (B, T) inner-lip gap in mm (mean over the 5 middle pairs)."""
+        v = self.gap_rest + torch.einsum("bte,epc->btpc", expr, self.gap_basis)  # (B,T,5,3)
+        return (v.square().sum(-1) + 1e-12).sqrt().mean(-1)
+
+    def closure_weights(self, true_expr: Tensor) -> Tensor:
+        """(B, T, n_expr) -> (B, T): 1 + closed_boost where the true lips are closed."""
+        closed = (self.lip_gap(true_expr) < self.closed_below_mm).float()
+        return 1.0 + self.closed_boost * closed
+
+    def forward(self, pred: Tensor, true: Tensor) -> RigMouthTerms:
+        """pred, true (B, T, n_expr) expression -> RigMouthTerms of scalars (mm)."""
+        assert pred.shape == true.shape and pred.shape[-1] == self.mouth_basis.shape[0], (
+            pred.shape,
+            true.shape,
+        )
+        diff = torch.einsum("bte,evc->btvc", pred - true, self.mouth_basis)  # (B, T, 40, 3)
+        vertex = diff.abs().sum(-1).mean()
+        with torch.no_grad():
+            weight = self.closure_weights(true)  # (B, T)
+        gap = (weight * (self.lip_gap(pred) - self.lip_gap(true).detach()).abs()).mean()
+        return RigMouthTerms(vertex, gap)
 
 
 def triplet_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float) -> Tensor:
