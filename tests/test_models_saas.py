@@ -1,6 +1,8 @@
 """SAAS: style extraction, HyperStyle conditioning, pose sampling, whole-sequence vs
 frame-by-frame parity, and the ONNX export of the step."""
 
+import dataclasses
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -149,3 +151,84 @@ def test_step_exports_to_onnx_and_matches_onnxruntime(tmp_path):
     assert not model.training
     assert set(manifest["graphs"]) == {"step", "style", "pose_token", "pose_decode"}
     assert check_export(model, tmp_path, batch=3) < 1e-4
+
+
+def test_hyperstyle_offsets_are_bounded_by_the_configured_scale():
+    model = make()
+    scale = model.cfg.expression.hyper_scale
+    assert scale == 0.5  # the presets' bound
+    style = style_codes(model) * 50.0  # far outside what the extractor gives
+    torch.nn.init.normal_(model.expression.hyper.head_b.weight, std=5.0)
+    with torch.no_grad():
+        deltas = model.expression.hyper(style)
+    largest = max(float(d.abs().max()) for pair in deltas.values() for d in pair)
+    assert scale * 0.9 < largest <= scale  # saturated (float32 tanh reaches 1), W keeps its sign
+
+
+def test_bounded_offsets_equal_the_unbounded_ones_near_zero():
+    model = make()
+    hyper = model.expression.hyper
+    torch.nn.init.normal_(hyper.head_b.weight, std=1e-3)
+    style = style_codes(model)
+    with torch.no_grad():
+        bounded = hyper(style)
+        hyper.scale = None
+        unbounded = hyper(style)
+    for layer, (d_ih, d_hh) in unbounded.items():
+        assert float(d_ih.abs().max()) > 1e-6  # not all zero
+        assert torch.allclose(bounded[layer][0], d_ih, rtol=1e-3, atol=1e-9)
+        assert torch.allclose(bounded[layer][1], d_hh, rtol=1e-3, atol=1e-9)
+
+
+def without_codebook(frontend: str = "mel") -> SAAS:
+    cfg = saas_config("tiny", frontend)
+    cfg = dataclasses.replace(cfg, style=dataclasses.replace(cfg.style, codebook=False))
+    torch.manual_seed(0)
+    return SAAS(cfg).eval()
+
+
+def test_no_codebook_pools_the_tokens_before_quantisation():
+    model = without_codebook()
+    extractor = model.style_extractor
+    assert extractor.vq is None
+    assert not any(key.startswith("style_extractor.vq.") for key in model.state_dict())
+    clip = torch.rand(2, 40, 58)
+    valid = torch.ones(2, 40, dtype=torch.bool)
+    with torch.no_grad():
+        ex = model.extract_style(clip, valid)
+        s = model.cfg.style
+        windows = clip[:, :32].reshape(2 * 2, s.window_frames, 58)  # two full windows
+        h = extractor.encoder(extractor.position(extractor.inp(windows)))
+        tokens = extractor.down(h.transpose(1, 2)).transpose(1, 2).reshape(2, -1, s.d_model)
+    assert float(ex.vq_loss) == 0.0 and bool((ex.indices == -1).all())
+    # The first 8 tokens come from the two full windows: unquantised, they match directly.
+    n = tokens.shape[1]
+    with torch.no_grad():
+        alone = extractor.pool(tokens, torch.ones(2, n, dtype=torch.bool))
+        ex32 = model.extract_style(clip[:, :32], valid[:, :32])
+    assert torch.allclose(ex32.code, alone, atol=1e-5)
+    assert (ex.code[0] - ex.code[1]).abs().max() > 1e-4  # clips differ, codes differ
+
+
+def test_no_codebook_model_keeps_the_other_modules_initialisation():
+    plain = make()
+    ablated = without_codebook()
+    torch.nn.init.normal_(ablated.expression.hyper.head_b.weight, std=0.3)  # as make() does
+    ours = ablated.state_dict()
+    for key, value in plain.state_dict().items():
+        if not key.startswith("style_extractor.vq."):
+            assert torch.equal(ours[key], value), key
+
+
+def test_no_codebook_generate_equals_step_by_step():
+    model = without_codebook()
+    x = features("mel", 2, 9)
+    clip = torch.rand(2, 24, 58)
+    with torch.no_grad():
+        style = model.extract_style(clip, torch.ones(2, 24, dtype=torch.bool)).code
+    fpt = model.cfg.pose.frames_per_token
+    u = torch.rand(2, pose_token_count(9, fpt), generator=torch.Generator().manual_seed(1))
+    whole = generate_saas(model, x, style, u)
+    streamed = stream(model, x, style, frame_uniforms(u, 9, fpt))
+    assert (whole.expr - streamed.expr).abs().max() < 1e-5
+    assert (whole.pose - streamed.pose).abs().max() < 1e-5

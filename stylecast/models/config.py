@@ -177,6 +177,9 @@ class StyleVQConfig:
     ema_decay: float = 0.99  # EMA decay of codebook statistics
     n_styles: int = 32  # classes of the style-classification head (training styles)
     dropout: float = 0.1  # dropout in attention and FFN
+    # False: the "no codebook" ablation: the code is pooled from the encoder's tokens
+    # before quantisation, the clip is reconstructed from them, and there is no VQ loss.
+    codebook: bool = True
 
     def __post_init__(self) -> None:
         _check_attention(self.d_model, self.n_heads, "StyleVQConfig")
@@ -212,6 +215,10 @@ class ExpressionConfig:
     hyper_layers: tuple[int, ...] = (1, 2, 3, 4)  # style-branch layers given W*(1+Delta)
     hyper_rank: int = 4  # rank of each Delta = A @ B^T (full-rank would be 33M parameters)
     hyper_hidden: int = 256  # hidden width of the HyperStyle MLP
+    # |Delta| < hyper_scale: Delta = s * tanh(A @ B^T / rank / s), so W * (1 + Delta) stays
+    # within [0.5 W, 1.5 W] at 0.5. None: unbounded (the checkpoints made before the bound,
+    # whose offsets reached 9-19 and saturated the style LSTM).
+    hyper_scale: float | None = 0.5
     decoder_hidden: int = 256  # hidden width of the MLP decoder (z + style -> expression)
 
     def __post_init__(self) -> None:
@@ -225,6 +232,11 @@ class ExpressionConfig:
         _check(not bad, f"hyper_layers must index style layers 0..{self.style_layers - 1}: {bad}")
         _check(len(set(self.hyper_layers)) == len(self.hyper_layers), "hyper_layers repeat")
         _check(self.hyper_rank >= 1, "hyper_rank must be >= 1")
+        _check(
+            self.hyper_scale is None
+            or (isinstance(self.hyper_scale, (int, float)) and self.hyper_scale > 0),
+            f"hyper_scale must be a number > 0 or None (unbounded), got {self.hyper_scale!r}",
+        )
 
 
 @dataclass(frozen=True)
@@ -425,8 +437,18 @@ def _to_plain(value: object) -> object:
     return value
 
 
+# Fields added after checkpoints had shipped, with the value that reproduces how those
+# checkpoints were made: a saved config that lacks one of these reads as that value (any
+# other missing key is still an error).
+ADDED_FIELDS: dict[tuple[str, str], object] = {
+    ("StyleVQConfig", "codebook"): True,
+    ("ExpressionConfig", "hyper_scale"): None,
+}
+
+
 def config_from_dict(data: dict, known: dict[str, type] | None = None) -> object:
-    """Inverse of config_to_dict; raises FormatError naming any unknown or missing key.
+    """Inverse of config_to_dict; raises FormatError naming any unknown or missing key
+    (except the ADDED_FIELDS of older checkpoints, which take their old behaviour).
 
     known: the config classes accepted by name (default CONFIG_TYPES)."""
     known = CONFIG_TYPES if known is None else known
@@ -446,6 +468,8 @@ def _from_plain(cls: type, values: object, where: str) -> object:
         raise FormatError(f"{where}: expected an object, got {values!r:.100}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    added = {n: v for (c, n), v in ADDED_FIELDS.items() if c == cls.__name__ and n not in values}
+    values = {**values, **added}
     unknown = sorted(set(values) - set(names))
     missing = sorted(set(names) - set(values))
     if unknown or missing:

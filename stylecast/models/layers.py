@@ -346,17 +346,27 @@ class ModulatedLSTM(nn.Module):
 class HyperStyle(nn.Module):
     """Style code -> low-rank multiplicative weight offsets for chosen LSTM layers.
 
-    Delta = A @ B^T / rank for the input and the hidden weight of each layer. B's head starts
-    at zero, so Delta = 0 at initialisation (the branch starts as a plain LSTM) while A
-    still passes gradients to it."""
+    Delta = scale * tanh(A @ B^T / rank / scale) for the input and the hidden weight of each
+    layer, so |Delta| < scale and W * (1 + Delta) stays a modulation of W (never a sign flip
+    or a 10x weight when scale < 1); near zero Delta ~ A @ B^T / rank. scale None leaves
+    Delta unbounded (checkpoints made before the bound). B's head starts at zero, so
+    Delta = 0 at initialisation (the branch starts as a plain LSTM) while A still passes
+    gradients to it."""
 
     def __init__(
-        self, d_style: int, hidden: int, shapes: dict[int, tuple[int, int, int]], rank: int
+        self,
+        d_style: int,
+        hidden: int,
+        shapes: dict[int, tuple[int, int, int]],
+        rank: int,
+        scale: float | None = None,
     ) -> None:
-        """shapes {layer: (4H, d_in, H)}."""
+        """shapes {layer: (4H, d_in, H)}; scale: bound on |Delta| (None: unbounded)."""
         super().__init__()
+        assert scale is None or scale > 0, f"scale must be > 0 or None, got {scale}"
         self.shapes = dict(shapes)
         self.rank = rank
+        self.scale = scale
         rows = sum(2 * g for g, _, _ in self.shapes.values())  # rows of A, ih and hh
         cols = sum(d_in + h for _, d_in, h in self.shapes.values())  # rows of B, ih and hh
         self.trunk = nn.Sequential(nn.Linear(d_style, hidden), nn.ReLU())
@@ -377,7 +387,10 @@ class HyperStyle(nn.Module):
             for cols in (d_in, h):
                 a_part = a[:, ia : ia + g]  # (B, 4H, r)
                 b_part = b[:, ib : ib + cols]  # (B, cols, r)
-                deltas.append(a_part @ b_part.transpose(1, 2) / self.rank)
+                delta = a_part @ b_part.transpose(1, 2) / self.rank
+                if self.scale is not None:
+                    delta = self.scale * torch.tanh(delta / self.scale)
+                deltas.append(delta)
                 ia += g
                 ib += cols
             out[layer] = (deltas[0], deltas[1])

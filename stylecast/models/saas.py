@@ -52,7 +52,7 @@ class StyleExtraction(NamedTuple):
     logits: Tensor  # (B, n_styles) style-classification logits
     recon: Tensor  # (B, S, n_motion) reconstruction of the (padded-to-window) clip
     vq_loss: Tensor  # () commitment (+ codebook) loss
-    indices: Tensor  # (B, n_tokens) style-code indices
+    indices: Tensor  # (B, n_tokens) style-code indices (-1 without the codebook)
     token_valid: Tensor  # (B, n_tokens) bool
     perplexity: Tensor  # () codebook usage
 
@@ -69,9 +69,12 @@ class StyleExtractor(nn.Module):
         self.position = PositionalEncoding(s.d_model, s.window_frames)
         self.encoder = TransformerEncoder(s.d_model, s.n_heads, s.d_ffn, s.n_layers, s.dropout)
         self.down = nn.Conv1d(s.d_model, s.d_model, s.frames_per_token, s.frames_per_token)
-        self.vq = VectorQuantizer(
+        vq = VectorQuantizer(
             s.codebook_size, s.d_model, s.commitment, s.codebook_update, s.ema_decay
         )
+        # Without the codebook (the ablation) there is no quantiser and no codebook weights;
+        # it is built all the same so every other module starts from the same random init.
+        self.vq = vq if s.codebook else None
         self.pool = AttentionPooling(s.d_model)
         self.up = nn.ConvTranspose1d(s.d_model, s.d_model, s.frames_per_token, s.frames_per_token)
         self.decoder = TransformerEncoder(
@@ -97,13 +100,24 @@ class StyleExtractor(nn.Module):
         tokens = self.down(h.transpose(1, 2)).transpose(1, 2)  # (B*nW, tpw, D)
         tokens = tokens.reshape(b, -1, s.d_model)  # (B, n_tokens, D)
         token_valid = valid.reshape(b, -1, s.frames_per_token)[..., 0]  # (B, n_tokens)
-        vq = self.vq(tokens, token_valid)
-        code = self.pool(vq.quantized, token_valid)
-        q = vq.quantized.reshape(b * n_win, s.tokens_per_window, s.d_model)
+        if self.vq is None:  # no codebook: the tokens themselves, no VQ loss, no indices
+            quantized, vq_loss = tokens, tokens.new_zeros(())
+            indices = torch.full(token_valid.shape, -1, dtype=torch.long, device=clip.device)
+            perplexity = tokens.new_zeros(())
+        else:
+            vq = self.vq(tokens, token_valid)
+            quantized, vq_loss, indices, perplexity = (
+                vq.quantized,
+                vq.loss,
+                vq.indices,
+                vq.perplexity,
+            )
+        code = self.pool(quantized, token_valid)
+        q = quantized.reshape(b * n_win, s.tokens_per_window, s.d_model)
         up = self.up(q.transpose(1, 2)).transpose(1, 2)  # (B*nW, Wf, D)
         recon = self.out(self.decoder(self.position(up))).reshape(b, -1, clip.shape[-1])
         return StyleExtraction(
-            code, self.classifier(code), recon, vq.loss, vq.indices, token_valid, vq.perplexity
+            code, self.classifier(code), recon, vq_loss, indices, token_valid, perplexity
         )
 
 
@@ -155,6 +169,7 @@ class ExpressionBranches(nn.Module):
             e.hyper_hidden,
             {i: (shapes[i][0], shapes[i][1], e.style_hidden) for i in e.hyper_layers},
             e.hyper_rank,
+            e.hyper_scale,
         )
         self.decoder = nn.Sequential(
             nn.Linear(h + d_s, e.decoder_hidden), nn.ReLU(),
