@@ -70,6 +70,8 @@ class Trainer(Protocol):
     frontend: str  # "phoneme" or "mel": which features batches carry
     aux: dict[str, nn.Module]  # discriminators and other modules saved in the training state
     optimizers: dict[str, torch.optim.Optimizer]
+    # Optional: `checkpoint_meta`, a JSON-able dict (e.g. loss weights) written into every
+    # checkpoint's meta beside the step and losses.
 
     def train_step(self, batch: Batch) -> dict[str, float]: ...
 
@@ -125,7 +127,8 @@ def _checkpoint(target: Path, trainer: Trainer, step: int, losses: dict[str, flo
     """Write to a temporary folder, then swap it in, so a crash leaves a whole checkpoint."""
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    save_model(tmp, trainer.model, trainer.model_config, meta={"step": step, "losses": losses})
+    meta = {**getattr(trainer, "checkpoint_meta", {}), "step": step, "losses": losses}
+    save_model(tmp, trainer.model, trainer.model_config, meta=meta)
     save_training_state(tmp, step, trainer.aux, trainer.optimizers, info={"losses": losses})
     old = target.with_name(target.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
@@ -136,12 +139,20 @@ def _checkpoint(target: Path, trainer: Trainer, step: int, losses: dict[str, flo
 
 
 def _restore(source: Path, trainer: Trainer) -> int:
-    config = config_from_dict(read_header(source)["config"])
+    header = read_header(source)
+    config = config_from_dict(header["config"])
     if config != trainer.model_config:
         raise InputError(
             f"{source} was trained with a different model config; start a new run folder "
             f"or resume with the same settings"
         )
+    saved = header.get("meta", {})
+    for key, value in getattr(trainer, "checkpoint_meta", {}).items():
+        if key in saved and saved[key] != value:
+            raise InputError(
+                f"{source} was trained with {key} = {saved[key]}, this run asks for {value}; "
+                f"start a new run folder or resume with the same settings"
+            )
     load_state_strict(trainer.model, read_weights(source / WEIGHTS), str(source))
     record = load_training_state(source, trainer.aux, trainer.optimizers)
     return int(record["step"])

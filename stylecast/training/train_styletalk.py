@@ -2,24 +2,28 @@
 
 1. "sync": the lip-sync discriminator on true vs shifted (mouth, audio) windows;
 2. "style_d": the style discriminator, a classifier of ground-truth motion;
-3. "generator": StyleTalk with reconstruction, pose, triplet and temporal-GAN losses plus
-   the two frozen discriminators' losses.
+3. "generator": StyleTalk with reconstruction (on coefficients and on the rig's mouth),
+   pose, triplet and temporal-GAN losses plus the two frozen discriminators' losses.
 
-Each stage writes run_dir/<stage>/last (weights + the StyleTalk config they serve).
+Each stage writes run_dir/<stage>/last (weights + the StyleTalk config they serve); the
+generator's checkpoint also records its loss weights (meta "loss", "rig_loss").
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from stylecast.engine.errors import InputError
 from stylecast.models.checkpoint import WEIGHTS, load_state_strict, read_weights
 from stylecast.models.config import DiscriminatorConfig, LossConfig, StyleTalkConfig
 from stylecast.models.losses import (
     LipSyncDiscriminator,
+    RigMouthLoss,
     StyleDiscriminator,
     TemporalDiscriminator,
     hinge_d_loss,
@@ -34,6 +38,28 @@ from stylecast.training.loop import LAST, TrainConfig, run_training, step_optimi
 from stylecast.training.synthetic import Batch, MotionDataset
 
 STAGES = ("sync", "style_d", "generator")
+
+
+@dataclass(frozen=True)
+class RigLossConfig:
+    """Weights of the rig mouth loss (models/losses.RigMouthLoss) in the generator loss.
+
+    Its terms are in mm, next to the coefficient reconstruction's 88 x (0.1 L1 + 0.9
+    (1 - SSIM)). Without them the shipped models closed the lips on 0-1% of p/b/m: a
+    jawOpen error of 0.05 costs little on the coefficients and opens the lips 1.4 mm."""
+
+    vertex_weight: float = 2.0  # x mean xyz L1 of the 40 lip-contour points, mm
+    gap_weight: float = 2.0  # x mean |inner-lip gap error|, mm, boosted on closed frames
+    closed_boost: float = 8.0  # gap error weight 1 + this on frames the truth is closed
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value < 0:
+                raise InputError(f"RigLossConfig.{name} must be >= 0, got {value}")
+
+    @property
+    def active(self) -> bool:
+        return self.vertex_weight > 0 or self.gap_weight > 0
 
 
 def sync_windows(
@@ -122,13 +148,20 @@ class StyleTalkTrainer:
         disc: DiscriminatorConfig | None = None,
         sync_d: LipSyncDiscriminator | None = None,
         style_d: StyleDiscriminator | None = None,
+        rig: RigLossConfig | None = None,
     ) -> None:
         torch.manual_seed(train.seed)
         self.model_config = cfg
         self.train_cfg = train
         self.losses = losses or LossConfig()
+        self.rig = rig or RigLossConfig()
         self.disc_cfg = disc or DiscriminatorConfig()
         self.frontend = cfg.content.frontend
+        # Built before the model so that turning it on or off leaves initialisation alone.
+        self.rig_mouth = (
+            RigMouthLoss(cfg.motion.expr_names, self.rig.closed_boost) if self.rig.active else None
+        )
+        self.checkpoint_meta = {"loss": asdict(self.losses), "rig_loss": asdict(self.rig)}
         self.model = StyleTalk(cfg)
         self.temporal = TemporalDiscriminator(self.disc_cfg, cfg.motion.n_expr)
         self.aux = {"temporal": self.temporal}
@@ -158,6 +191,10 @@ class StyleTalkTrainer:
         )
         terms = {"rec": rec, "pose": pose, "triplet": trip}
         loss = w.rec_weight * rec + w.pose_weight * pose + w.triplet_weight * trip
+        if self.rig_mouth is not None:
+            mouth = self.rig_mouth(out.expr, batch.expr)
+            terms["mouth_vertex"], terms["lip_gap"] = mouth.vertex, mouth.gap
+            loss = loss + self.rig.vertex_weight * mouth.vertex + self.rig.gap_weight * mouth.gap
         if w.temporal_weight > 0:
             terms["temporal_g"] = hinge_g_loss(self.temporal(out.expr))
             loss = loss + w.temporal_weight * terms["temporal_g"]
@@ -190,9 +227,11 @@ def train_styletalk(
     losses: LossConfig | None = None,
     disc: DiscriminatorConfig | None = None,
     progress: bool = True,
+    rig: RigLossConfig | None = None,
 ) -> dict[str, dict[str, float]]:
     """The three stages in order (each resumable); returns each stage's last losses.
-    A stage with weight 0 in `losses` (sync_weight, style_weight) is skipped."""
+    A stage with weight 0 in `losses` (sync_weight, style_weight) is skipped. `rig`: the
+    rig mouth loss weights (RigLossConfig() when None; all 0 turns it off)."""
     run_dir = Path(run_dir)
     losses = losses or LossConfig()
     disc = disc or DiscriminatorConfig(n_styles=dataset.n_styles)
@@ -210,7 +249,7 @@ def train_styletalk(
                                           train["style_d"], progress=progress)  # fmt: skip
         style_d = trainer.model
         load_state_strict(style_d, read_weights(run_dir / "style_d" / LAST / WEIGHTS), "style_d")
-    generator = StyleTalkTrainer(cfg, train["generator"], losses, disc, sync_d, style_d)
+    generator = StyleTalkTrainer(cfg, train["generator"], losses, disc, sync_d, style_d, rig)
     results["generator"] = run_training(run_dir / "generator", generator, dataset,
                                         train["generator"], progress=progress)  # fmt: skip
     return results
