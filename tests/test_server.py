@@ -53,6 +53,8 @@ def test_health_and_openapi(server):
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["protocol"] == 1 and body["max_sessions"] == 4
+    assert body["motion"]["spec"] == "baseline" and body["motion"]["name"] == body["model"]
+    assert body["motion"]["style_encoder"] is False
     spec = httpx.get(server.url + "/v1/openapi.json").json()
     for path in ("/v1/avatars", "/v1/styles", "/v1/health", "/v1/metrics"):
         assert path in spec["paths"], path
@@ -146,19 +148,18 @@ def test_style_upload_keeps_the_motion_clip(server, tmp_path):
         headers={"content-type": "application/x-npz"},
     )
     assert r.status_code == 201, r.text
-    assert r.json() == {
-        "name": "wavy",
-        "source": "motion",
-        "frames": 60,
-        "seconds": 2.0,
-        "usable": False,
-    }
+    body = r.json()
+    reason = body.pop("reason")
+    assert body == {"name": "wavy", "source": "motion", "frames": 60, "seconds": 2.0,
+                    "usable": False}  # fmt: skip
+    assert "baseline motion model has no style encoder" in reason  # the clip waits for one
     meta = json.loads((server.config.data_dir / "styles" / "wavy.json").read_text())
-    assert meta["code"] is None and meta["clip"] == "wavy.npz"
+    assert meta["codes"] == {} and meta["clip"] == "wavy.npz"
     with np.load(server.config.data_dir / "styles" / "wavy.npz", allow_pickle=False) as z:
         assert z["expr"].shape == (60, 52)
     listed = {s["name"]: s for s in httpx.get(server.url + "/v1/styles").json()["styles"]}
     assert listed["wavy"]["usable"] is False and listed["happy"]["usable"] is True
+    assert listed["wavy"]["reason"] == reason
 
 
 def test_style_upload_from_a_video_is_fitted(server, tmp_path):
@@ -190,8 +191,8 @@ def test_style_upload_from_a_video_is_fitted(server, tmp_path):
 
 
 def test_a_stored_style_with_a_code_for_the_model_is_usable(server):
-    """The seam for the style encoder: a stored style whose `codes` has an entry for the
-    running model (or a `code` of its length) becomes usable; others stay listed, unusable."""
+    """A stored style whose `codes` has an entry for the running model (of its length)
+    is usable; others (a bare `code`, another model's codes) stay listed, unusable."""
     folder = server.config.data_dir / "styles"
     meta = {"name": "grin", "source": "motion", "frames": 30, "seconds": 1.0, "clip": None}
     (folder / "grin.json").write_text(json.dumps(meta | {"codes": {"baseline": [0, 1, 0, 0, 0]}}))

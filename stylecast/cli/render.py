@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from stylecast.cli.serve import add_motion_argument
 from stylecast.engine.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--style",
         metavar="NAME",
-        help="without MOTION: speak --audio through a session in this style (neutral, "
-        "happy, sad, angry, surprised; default neutral)",
+        help="without MOTION: speak --audio through a session in this style, a preset of "
+        "the --motion model (default neutral; an unknown name lists the known ones)",
     )
+    add_motion_argument(parser)
     parser.add_argument(
         "--seed", type=int, default=0, help="without MOTION: the session's seed (idle motion)"
     )
@@ -123,8 +125,11 @@ def run(args: argparse.Namespace) -> int:
                 "speech to speak through a session (with --style)"
             )
         return speak(args)
-    if args.style is not None:
-        raise InputError("--style applies to speech-driven rendering (--audio without MOTION)")
+    if args.style is not None or args.motion_spec != "baseline":
+        raise InputError(
+            "--style and --motion apply to speech-driven rendering (--audio without MOTION); "
+            f"a MOTION file ({args.motion}) already holds the motion"
+        )
     motion = load_motion(args.motion)
     write_movie(motion, args, args.audio)
     return 0
@@ -144,6 +149,7 @@ def speak(args: argparse.Namespace) -> int:
             style=args.style or "neutral",
             size=args.size,
             seed=args.seed,
+            motion=args.motion_spec,
             on_frame=lambda _: bar.update(),
         )
     print(

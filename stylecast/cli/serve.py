@@ -65,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="close streams that send nothing for this long (default: %(default)s)",
     )
+    add_motion_argument(parser)
     parser.add_argument(
         "--ice-server",
         action="append",
@@ -76,9 +77,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def add_motion_argument(parser: argparse.ArgumentParser) -> None:
+    """--motion SPEC, shared by the commands that run sessions."""
+    parser.add_argument(
+        "--motion",
+        dest="motion_spec",
+        default="baseline",
+        metavar="SPEC",
+        help="motion model: 'baseline' (rule-based visemes, the default), 'onnx-cpu' (the "
+        "shipped SAAS export), 'onnx-cpu:FOLDER' (an exported model, e.g. "
+        "assets/onnx/styletalk), or onnx-cuda/onnx-tensorrt/tensorrt[:FOLDER] on a GPU",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from stylecast.engine.session import default_scheduler
     from stylecast.server.app import create_app
     from stylecast.server.config import ServerConfig
     from stylecast.server.runner import uvicorn_options
@@ -92,8 +107,11 @@ def run(args: argparse.Namespace) -> int:
         allow_origins=tuple(args.allow_origin),
         idle_timeout_s=args.idle_timeout,
         ice_servers=tuple(args.ice_server),
+        motion=args.motion_spec,
         **extra,
     )
+    model = default_scheduler(config.motion).model  # a bad spec fails here, before serving
+    print(f"stylecast: motion model {model.name} ({config.motion})", flush=True)
     print(f"stylecast: open http://{args.host}:{args.port}/ (API docs: /v1/docs)", flush=True)
     uvicorn.run(create_app(config), **uvicorn_options(config))
     return 0

@@ -7,7 +7,8 @@
     model = load_backend("tensorrt:assets/onnx/saas")         # TensorRT engines (never run here)
 
 The part after the colon is an exported folder (`stylecast export`); without it the ONNX
-kinds use assets/onnx/saas. Unknown kinds raise InputError naming the known ones.
+kinds use assets/onnx/saas. Unknown kinds and missing folders raise InputError naming what
+is accepted; a folder that is not an export raises FormatError (engine/onnx_manifest.py).
 """
 
 from __future__ import annotations
@@ -66,4 +67,10 @@ def load_backend(spec: str, threads: int = 1) -> MotionModel:
         )
     if kind == "baseline" and folder:
         raise InputError(f"the baseline backend takes no folder; got {spec!r}")
-    return BACKENDS[kind](Path(folder) if folder else None, threads)
+    path = Path(folder) if folder else None
+    if path is not None and not path.is_dir():
+        raise InputError(
+            f"motion backend {spec!r}: {path} is not a folder; give an exported model "
+            f"(a folder with manifest.json, made by 'stylecast export'), e.g. {default_folder()}"
+        )
+    return BACKENDS[kind](path, threads)

@@ -103,6 +103,8 @@ class BaselineMotion(MotionModel):
     lookahead = 0
     style_dim = len(STYLE_NAMES)  # one weight per preset
     noise_dim = NOISE_DIM
+    reads = frozenset({"phonemes", "prosody", "noise"})  # no log-mel
+    codes_key = "baseline"  # its codes are preset weights: valid for every instance
 
     def __init__(self) -> None:
         self.styles = {

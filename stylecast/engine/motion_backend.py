@@ -23,7 +23,13 @@ Contract (what any backend, numpy, ONNX Runtime or TensorRT, must honour):
   and row b of the result must depend only on row b of the arguments.
 - Attributes: `name`; `lookahead` (frames: how far the step's output lags its input);
   `style_dim`; `noise_dim` (uniform numbers in [0, 1) needed per frame and session);
-  `styles`, the named style codes the backend ships (preset name -> (style_dim,) float32).
+  `styles`, the named style codes the backend ships (preset name -> (style_dim,) float32);
+  `reads`, the `MotionInputs` fields the step looks at (a front end may skip the others).
+- Style codes: `extract_style(expr, pose)` turns a style clip into a code where the model
+  has a style encoder (`has_style_encoder`); others raise BackendError saying so. A code
+  is only meaningful for the weights that made it: a style library record (NAME.json,
+  training/style_library.py) keeps `codes[codes_key]` and `models[codes_key]` (the
+  weights id), and `library_code(record)` returns the code if it was made for this model.
 - Silence is input like any other: while a session has no speech queued it feeds
   `silence_inputs`, and the model must idle (mouth closed, blinks, breathing, small head
   motion).
@@ -38,7 +44,7 @@ from typing import NamedTuple
 import numpy as np
 
 from stylecast.engine.audio import MEL_FRAMES, AudioFeatures
-from stylecast.engine.errors import InputError
+from stylecast.engine.errors import BackendError, InputError
 from stylecast.engine.face import N_EXPR, N_POSE
 from stylecast.engine.mel import N_MELS
 from stylecast.engine.phonemes import SIL_ID
@@ -77,6 +83,10 @@ class MotionModel(ABC):
     style_dim: int = 0  # length of a style code
     noise_dim: int = 0  # uniform random numbers per frame and session
     styles: Mapping[str, np.ndarray] = {}  # preset name -> (style_dim,) float32 code
+    reads: frozenset[str] = frozenset(MotionInputs._fields)  # inputs the step looks at
+    has_style_encoder: bool = False  # extract_style works
+    codes_key: str = "motion"  # this model's key in a style record's "codes"
+    weights_id: str = ""  # the weights its codes belong to ("": codes fit any instance)
 
     @abstractmethod
     def init_state(self, batch: int) -> State:
@@ -85,6 +95,31 @@ class MotionModel(ABC):
     @abstractmethod
     def step(self, inputs: MotionInputs, style: np.ndarray, state: State) -> MotionStep:
         """inputs of frame t, style (B, style_dim) -> motion of frame t - lookahead."""
+
+    def extract_style(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        """A style clip, expr (T, 52) + pose (T, 6) at 30 FPS, -> its (style_dim,) code."""
+        raise BackendError(
+            f"the {self.name} motion model has no style encoder, so it cannot turn a clip "
+            "into a style code; use its presets, or a learned model (e.g. 'onnx-cpu')"
+        )
+
+    def library_code(self, record: Mapping) -> np.ndarray | None:
+        """The code a style library record (module doc) holds for this model, or None when
+        it has none, or one made with other weights, of another length, or not finite."""
+        codes, models = record.get("codes"), record.get("models")
+        if not isinstance(codes, Mapping) or codes.get(self.codes_key) is None:
+            return None
+        if self.weights_id:
+            made_for = models.get(self.codes_key) if isinstance(models, Mapping) else None
+            if made_for != self.weights_id:
+                return None
+        try:
+            code = np.asarray(codes[self.codes_key], np.float32)
+        except (TypeError, ValueError):
+            return None
+        if code.shape != (self.style_dim,) or not np.all(np.isfinite(code)):
+            return None
+        return code
 
     def style_code(self, name: str) -> np.ndarray:
         """The (style_dim,) code of a named preset; InputError naming the known ones."""
@@ -95,6 +130,27 @@ class MotionModel(ABC):
                 f"unknown style {name!r} for the {self.name} motion model; known styles: "
                 f"{', '.join(sorted(self.styles))}"
             ) from None
+
+
+def style_clip(expr: np.ndarray, pose: np.ndarray, n_motion: int = N_EXPR + N_POSE) -> np.ndarray:
+    """Check a style clip, expr (T, 52) + pose (T, 6) with T >= 1, finite; -> (T, 58) float32
+    (expr then pose). InputError naming the shapes received."""
+    expr = np.asarray(expr, np.float32)
+    pose = np.asarray(pose, np.float32)
+    if (
+        expr.ndim != 2
+        or pose.ndim != 2
+        or len(expr) != len(pose)
+        or len(expr) == 0
+        or expr.shape[1] + pose.shape[1] != n_motion
+    ):
+        raise InputError(
+            f"a style clip needs expr (T, {N_EXPR}) and pose (T, {N_POSE}) with T >= 1 "
+            f"({n_motion} values a frame); got {expr.shape} and {pose.shape}"
+        )
+    if not (np.isfinite(expr).all() and np.isfinite(pose).all()):
+        raise InputError("a style clip must be finite; got NaN or infinity")
+    return np.concatenate([expr, pose], axis=1)
 
 
 def silence_inputs(batch: int, noise: np.ndarray) -> MotionInputs:

@@ -31,7 +31,13 @@ import numpy as np
 
 from stylecast.engine.errors import BackendError, InputError
 from stylecast.engine.face import N_EXPR, N_POSE
-from stylecast.engine.motion_backend import MotionInputs, MotionModel, MotionStep, State
+from stylecast.engine.motion_backend import (
+    MotionInputs,
+    MotionModel,
+    MotionStep,
+    State,
+    style_clip,
+)
 from stylecast.engine.onnx_manifest import (
     EXPR,
     FEATURES,
@@ -44,6 +50,8 @@ from stylecast.engine.onnx_manifest import (
 from stylecast.paths import assets_dir
 
 log = logging.getLogger(__name__)
+
+MIN_CHUNK = 32  # frames: the shortest tail chunk of a long style clip that is encoded
 
 PROVIDER_CHAINS: dict[str, tuple[str, ...]] = {
     "cpu": ("CPUExecutionProvider",),
@@ -75,6 +83,16 @@ class GraphMotion(MotionModel):
             )
         self._inputs = {t.name for t in step.inputs}
         self._uniform = UNIFORM in self._inputs
+        self.reads = frozenset(
+            {"phonemes" if m.frontend == "phoneme" else "mel"}
+            | ({"noise"} if self._uniform else set())
+        )
+        self.has_style_encoder = "style" in m.graphs
+        self.codes_key = m.model.lower()  # "saas" / "styletalk", as training/style_library.py
+        # codes belong to the checkpoint's weights (what `stylecast style` records); an
+        # export without one (straight from a module) keys them by its step graph instead
+        weights = m.source.get("sha256", {}).get("model.safetensors", "")[:12]
+        self.weights_id = weights or f"graph-{step.sha256[:12]}"
         self.load_style_library(assets_dir() / "styles" if styles_dir is None else styles_dir)
 
     @abstractmethod
@@ -112,47 +130,43 @@ class GraphMotion(MotionModel):
     # ------------------------------------------------------------ style codes
 
     def extract_style(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
-        """A style clip, expr (T, 52) + pose (T, 6), -> its (style_dim,) code. Clips longer
-        than the graph's `style_frames` keep their last frames."""
-        expr = np.asarray(expr, np.float32)
-        pose = np.asarray(pose, np.float32)
-        if expr.ndim != 2 or pose.ndim != 2 or len(expr) != len(pose) or len(expr) == 0:
-            raise InputError(
-                f"a style clip needs expr (T, {N_EXPR}) and pose (T, {N_POSE}) with T >= 1; "
-                f"got {expr.shape} and {pose.shape}"
-            )
-        motion = np.concatenate([expr, pose], axis=1)[-self.manifest.style_frames :]
-        if motion.shape[1] != self.manifest.n_motion:
-            raise InputError(
-                f"a style clip frame has {motion.shape[1]} values; this model reads "
-                f"{self.manifest.n_motion}"
-            )
-        clip = np.zeros((1, self.manifest.style_frames, motion.shape[1]), np.float32)
-        clip[0, : len(motion)] = motion
-        valid = np.arange(self.manifest.style_frames)[None] < len(motion)
-        return self.run("style", {"clip": clip, "valid": valid})["code"][0]
+        """A style clip, expr (T, 52) + pose (T, 6) at 30 FPS, -> its (style_dim,) code: the
+        style graph's code, averaged over chunks of `style_frames` (a last chunk shorter
+        than MIN_CHUNK frames is dropped unless it is the only one), as `stylecast style
+        add` makes the codes of the style library."""
+        if not self.has_style_encoder:
+            return super().extract_style(expr, pose)
+        motion = style_clip(expr, pose, self.manifest.n_motion)
+        limit = self.manifest.style_frames
+        chunks = [motion[i : i + limit] for i in range(0, len(motion), limit)]
+        if len(chunks) > 1 and len(chunks[-1]) < MIN_CHUNK:
+            chunks = chunks[:-1]
+        clip = np.zeros((len(chunks), limit, motion.shape[1]), np.float32)  # (N, F, 58)
+        valid = np.zeros((len(chunks), limit), bool)
+        for i, c in enumerate(chunks):
+            clip[i, : len(c)] = c
+            valid[i, : len(c)] = True
+        codes = self.run("style", {"clip": clip, "valid": valid})["code"]  # (N, style_dim)
+        return codes.mean(axis=0).astype(np.float32)
 
     def load_style_library(self, folder: str | Path) -> list[str]:
         """Add the named codes of a style library folder (`stylecast style`, NAME.json with
         "codes" {model: code} and "models" {model: weights id}) that were made with this
         export's weights; codes made with other weights are skipped. Returns the names."""
-        key = self.manifest.model.lower()
-        weights = self.manifest.source.get("sha256", {}).get("model.safetensors", "")[:12]
         added, skipped = [], []
         for path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
             try:
-                meta = json.loads(path.read_text())
-                code = np.asarray(meta["codes"][key], np.float32)
-                made_for = meta["models"][key]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # not a style, or none for this model
-            if not weights or made_for != weights or code.shape != (self.style_dim,):
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # not a style
+            code = self.library_code(record) if isinstance(record, dict) else None
+            if code is None:
                 skipped.append(path.stem)
                 continue
             self.styles[path.stem] = code
             added.append(path.stem)
         if skipped:
-            log.info("%s: styles made with other weights skipped: %s", self.name, skipped)
+            log.info("%s: styles without a code for these weights skipped: %s", self.name, skipped)
         return added
 
     def add_style(self, name: str, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:

@@ -39,17 +39,20 @@ def record_speech(
     size: int = 512,
     seed: int = 0,
     on_frame: Callable[[int], None] | None = None,
+    motion: str = "baseline",
 ) -> Recording:
-    """Speak `audio_path` (any file PyAV reads) with `avatar` in `style`; write `output`."""
+    """Speak `audio_path` (any file PyAV reads) with `avatar` in `style`, driven by the
+    motion backend `motion` (SessionConfig.motion); write `output`."""
     output = Path(output)
     if output.suffix.lower() != ".mp4":
         raise InputError(f"{output}: the output must be an .mp4 file")
     audio = load_audio(audio_path, OUTPUT_RATE)
-    return asyncio.run(_record(audio, output, avatar, style, size, seed, on_frame))
+    config = SessionConfig(size=size, realtime=False, seed=seed, motion=motion)
+    return asyncio.run(_record(audio, output, avatar, style, config, on_frame))
 
 
-async def _record(audio, output, avatar, style, size, seed, on_frame) -> Recording:
-    config = SessionConfig(size=size, realtime=False, seed=seed)
+async def _record(audio, output, avatar, style, config, on_frame) -> Recording:
+    size = config.size
     session = Session(avatar, style, config)
     session.push_audio(audio, OUTPUT_RATE)
     session.end_segment()

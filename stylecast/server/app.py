@@ -23,9 +23,10 @@ from stylecast import __version__
 from stylecast.engine.errors import FormatError, InputError, NoFaceError, StylecastError
 from stylecast.server import protocol as p
 from stylecast.server.config import ServerConfig
-from stylecast.server.library import IMAGE_TYPES, MOTION_TYPES, VIDEO_TYPES, ConflictError
+from stylecast.server.library import IMAGE_TYPES, ConflictError
 from stylecast.server.state import ServerState
 from stylecast.server.stream import StreamConnection
+from stylecast.server.styles import MOTION_TYPES, VIDEO_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,13 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         app.state.server = state
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(state.io, state.library.avatar, "default")  # warm the cache
-        log.info("stylecast server ready: styles %s", sorted(state.library.presets))
+        await loop.run_in_executor(state.builder, state.styles.encode_stored)
+        log.info(
+            "stylecast server ready: motion %s (%s), styles %s",
+            config.motion,
+            state.scheduler.model.name,
+            sorted(state.styles.presets),
+        )
         try:
             yield
         finally:
@@ -111,6 +118,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             "sessions": s.live,
             "max_sessions": s.config.max_sessions,
             "model": s.scheduler.model.name,
+            "motion": motion_info(s),
             "webrtc": getattr(request.app.state, "webrtc_enabled", False),
         }
 
@@ -151,15 +159,17 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     @app.get("/v1/styles", tags=["styles"])
     async def list_styles(s: Access) -> dict:
         loop = asyncio.get_running_loop()
-        styles = await loop.run_in_executor(s.io, s.library.styles)
-        return {"model": s.scheduler.model.name, "styles": styles}
+        styles = await loop.run_in_executor(s.io, s.styles.list)
+        model = s.scheduler.model
+        return {"model": model.name, "style_encoder": model.has_style_encoder, "styles": styles}
 
     @app.post(
         "/v1/styles",
         tags=["styles"],
         status_code=201,
         openapi_extra=_binary_body(*VIDEO_TYPES, *MOTION_TYPES),
-        summary="Keep a style clip: a video of a face speaking, or a motion file",
+        summary="Keep a style clip (a video of a face speaking, or a motion file) and encode "
+        "it with the running motion model's style encoder",
     )
     async def upload_style(
         request: Request,
@@ -177,9 +187,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
                 f"file ({sorted(MOTION_TYPES)})",
             )
         data = await _read_body(request, s.config.max_style_bytes, s, "style")
-        return await _build(
-            s, "style", lambda n, d: s.library.add_style(n, d, ctype, rig), name, data
-        )
+        return await _build(s, "style", lambda n, d: s.styles.add(n, d, ctype, rig), name, data)
 
     # ------------------------------------------------------------------ WebSocket
 
@@ -222,6 +230,19 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
     return app
+
+
+def motion_info(s: ServerState) -> dict:
+    """The motion model in use, for /v1/health."""
+    model = s.scheduler.model
+    return {
+        "spec": s.config.motion,
+        "name": model.name,
+        "style_dim": model.style_dim,
+        "lookahead_frames": model.lookahead,
+        "style_encoder": model.has_style_encoder,
+        "weights": model.weights_id or None,
+    }
 
 
 def _content_type(request: Request) -> str:

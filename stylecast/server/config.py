@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stylecast.engine.backends import BACKENDS
 from stylecast.engine.errors import InputError
 
 MB = 1024 * 1024
@@ -37,6 +38,9 @@ class ServerConfig:
     send_video_ms: float = 100.0  # encoded video waiting for a slow client; older frames drop
     send_audio_s: float = 5.0  # a client this far behind on audio/events is disconnected
     ice_servers: tuple[str, ...] = ()  # STUN/TURN URLs for WebRTC; none: no outside contact
+    # the motion backend every session runs, as engine.backends.load_backend reads it:
+    # "baseline", "onnx-cpu" (the shipped SAAS export), "onnx-cpu:assets/onnx/styletalk", ...
+    motion: str = "baseline"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -51,6 +55,12 @@ class ServerConfig:
             raise InputError(f"default_size {self.default_size} is out of range; use 16..1024")
         if not 10 <= self.jpeg_quality <= 100:
             raise InputError(f"jpeg_quality {self.jpeg_quality} is out of range; use 10..100")
+        kind = self.motion.partition(":")[0]
+        if kind not in BACKENDS:
+            raise InputError(
+                f"unknown motion backend {self.motion!r}; use one of {', '.join(BACKENDS)}"
+                " (with ':FOLDER' naming an exported model for the onnx and tensorrt kinds)"
+            )
         for v in (self.max_image_bytes, self.max_style_bytes, self.max_message_bytes):
             if v < 1024:
                 raise InputError(f"size limits must be at least 1 KiB, got {v} bytes")

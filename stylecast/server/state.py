@@ -16,6 +16,7 @@ from stylecast.engine.session import Session, SessionConfig, default_scheduler
 from stylecast.server.config import ServerConfig
 from stylecast.server.library import Library
 from stylecast.server.metrics import Metrics
+from stylecast.server.styles import StyleLibrary
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,11 @@ ENCODE_WORKERS = 2  # JPEG encoding threads (cv2 releases the GIL)
 class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.scheduler = default_scheduler()  # the process's real-time engine
-        model = self.scheduler.model
-        self.library = Library(config.data_dir, model.styles, config.max_style_seconds, model.name)
+        self.scheduler = default_scheduler(config.motion)  # the process's real-time engine
+        self.library = Library(config.data_dir)  # avatars
+        self.styles = StyleLibrary(
+            config.data_dir, self.scheduler.model, self.library.avatar, config.max_style_seconds
+        )
         self.metrics = Metrics()
         self.encoder = ThreadPoolExecutor(ENCODE_WORKERS, thread_name_prefix="stylecast-jpeg")
         self.builder = ThreadPoolExecutor(1, thread_name_prefix="stylecast-build")  # uploads
@@ -58,10 +61,11 @@ class ServerState:
 
     async def make_session(self, avatar: str, code: np.ndarray, size: int, video: bool) -> Session:
         """A session (not started) with a cached avatar and a style code (from
-        `library.style_code`). InputError for an unknown avatar."""
+        `styles.code`). InputError for an unknown avatar."""
         loop = asyncio.get_running_loop()
         bundle = await loop.run_in_executor(self.io, self.library.avatar, avatar) if video else None
-        return Session(bundle, code, SessionConfig(size=size, video=video), self.scheduler)
+        config = SessionConfig(size=size, video=video, motion=self.config.motion)
+        return Session(bundle, code, config, self.scheduler)
 
     async def jpeg(self, rgb: np.ndarray, quality: int) -> bytes:
         return await asyncio.get_running_loop().run_in_executor(

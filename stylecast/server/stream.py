@@ -163,7 +163,7 @@ class StreamConnection:
 
     def _style_code(self, style: p.Style) -> np.ndarray:
         try:
-            return self.server.library.style_code(style)
+            return self.server.styles.code(style)
         except InputError as e:
             raise p.ProtocolError(p.UNKNOWN_STYLE, str(e)) from e
 

@@ -180,7 +180,7 @@ class Peer:
             elif self.session is None:
                 raise p.ProtocolError(p.NOT_STARTED, "this peer only watches another session")
             elif isinstance(msg, p.SetStyle):
-                self.session.set_style(self.manager.server.library.style_code(msg.style))
+                self.session.set_style(self.manager.server.styles.code(msg.style))
             elif isinstance(msg, p.Clear):
                 self.session.clear()
             else:
@@ -250,7 +250,7 @@ class WebRtcManager:
             peer.watching = target
             target.viewers.append(peer)
         else:
-            code = self.server.library.style_code(p.parse_style(offer.style))
+            code = self.server.styles.code(p.parse_style(offer.style))
             if offer.size not in p.SIZES:
                 raise InputError(f"size {offer.size}; expected one of {p.SIZES}")
             peer.session = await self.server.make_session(offer.avatar, code, offer.size, True)
