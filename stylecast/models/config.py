@@ -344,6 +344,11 @@ class LossConfig:
     style_weight: float = 1.0  # lambda_style (needs a trained style discriminator)
     vq_weight: float = 1.0  # weight of the VQ commitment/codebook loss
     class_weight: float = 1.0  # style classification (SAAS multi-task extraction)
+    # The rig mouth loss (losses.RigMouthLoss, terms in mm) in SAAS's expression stage;
+    # StyleTalk's trainer keeps its own weights (train_styletalk.RigLossConfig).
+    rig_vertex_weight: float = 2.0  # x mean xyz L1 of the 40 lip-contour points, mm
+    rig_gap_weight: float = 2.0  # x mean |inner-lip gap error|, mm, boosted where closed
+    rig_closed_boost: float = 8.0  # the gap error weighs 1 + this on frames the truth is closed
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

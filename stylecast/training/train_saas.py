@@ -3,16 +3,22 @@
 1. "style": the multi-task VQ style extractor (clip reconstruction, style classification,
    triplet on style codes, VQ commitment).
 2. "expression": audio encoder + canonical/style branches with the extractor frozen;
-   reconstruction (L1 + SSIM) plus the frozen extractor's classification of the generated
-   motion (the paper's L_style1).
+   reconstruction (L1 + SSIM) on the coefficients and on the rig's mouth (lip-contour
+   vertices and the inner-lip gap, boosted where the true lips are closed: without it the
+   models never closed the lips for p/b/m), plus the frozen extractor's classification of
+   the generated motion (the paper's L_style1).
 3. "pose": pose VQ (reconstruction + commitment) and the next-code predictor
    (cross-entropy, teacher forcing) on the frozen audio features and style codes.
 
-Each stage starts from the previous stage's checkpoint (run_dir/<stage>/last).
+Each stage starts from the previous stage's checkpoint (run_dir/<stage>/last). The run
+folder's `run.json` records the model config, each stage's TrainConfig and the loss weights,
+so the retrained ablations (training/ablation.py) can repeat them exactly.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import torch
@@ -20,13 +26,14 @@ import torch.nn.functional as F
 
 from stylecast.engine.errors import InputError
 from stylecast.models.checkpoint import load_model
-from stylecast.models.config import LossConfig, SAASConfig
-from stylecast.models.losses import reconstruction_loss, triplet_loss
+from stylecast.models.config import LossConfig, SAASConfig, config_from_dict, config_to_dict
+from stylecast.models.losses import RigMouthLoss, reconstruction_loss, triplet_loss
 from stylecast.models.saas import SAAS
 from stylecast.training.loop import LAST, TrainConfig, run_training, step_optimizer
 from stylecast.training.synthetic import Batch, MotionDataset
 
 STAGES = ("style", "expression", "pose")
+RUN_RECORD = "run.json"  # model config, TrainConfig per stage, loss weights
 
 
 def _masked_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -66,6 +73,10 @@ class SAASTrainer:
         self.params = [p for module in trained for p in module.parameters()]
         self.aux: dict = {}
         self.optimizers = {stage: torch.optim.Adam(self.params, lr=train.lr)}
+        w = self.losses
+        rig_on = stage == "expression" and (w.rig_vertex_weight > 0 or w.rig_gap_weight > 0)
+        self.rig_mouth = RigMouthLoss(cfg.motion.expr_names, w.rig_closed_boost) if rig_on else None
+        self.checkpoint_meta = {"loss": dataclasses.asdict(w)}  # loss weights, in every checkpoint
 
     def _check(self, batch: Batch) -> None:
         n = self.model_config.style.n_styles
@@ -107,6 +118,10 @@ class SAASTrainer:
         rec = reconstruction_loss(expr, batch.expr, w.l1_share, w.ssim_window)
         loss = w.rec_weight * rec
         terms = {"rec": rec}
+        if self.rig_mouth is not None:
+            mouth = self.rig_mouth(expr, batch.expr)
+            terms["mouth_vertex"], terms["lip_gap"] = mouth.vertex, mouth.gap
+            loss = loss + w.rig_vertex_weight * mouth.vertex + w.rig_gap_weight * mouth.gap
         if w.style_weight > 0:  # the frozen extractor must recognise the generated style
             clip = torch.cat([expr, batch.pose], dim=-1)[:, : self.model_config.style.max_frames]
             valid = torch.ones(clip.shape[:2], dtype=torch.bool)
@@ -143,6 +158,8 @@ def train_saas(
 ) -> dict[str, dict[str, float]]:
     """All stages in order (each resumable); returns each stage's last losses."""
     run_dir = Path(run_dir)
+    losses = losses or LossConfig()
+    write_run_record(run_dir, cfg, train, losses)
     model: SAAS | None = None
     results = {}
     for stage in STAGES:
@@ -151,3 +168,30 @@ def train_saas(
                                       progress=progress)  # fmt: skip
         model, _, _ = load_model(run_dir / stage / LAST)
     return results
+
+
+def write_run_record(
+    run_dir: Path, cfg: SAASConfig, train: dict[str, TrainConfig], losses: LossConfig
+) -> None:
+    """run_dir/run.json: what the stages are trained with (rewritten on every resume)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "model": config_to_dict(cfg),
+        "train": {stage: dataclasses.asdict(t) for stage, t in train.items()},
+        "losses": config_to_dict(losses),
+    }
+    (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def read_run_record(run_dir: Path) -> tuple[SAASConfig, dict[str, TrainConfig], LossConfig]:
+    """Inverse of write_run_record; InputError when the run has none."""
+    path = Path(run_dir) / RUN_RECORD
+    if not path.is_file():
+        raise InputError(f"{path} not found: not a SAAS run folder made by train_saas")
+    record = json.loads(path.read_text())
+    cfg = config_from_dict(record["model"])
+    losses = config_from_dict(record["losses"])
+    if not isinstance(cfg, SAASConfig) or not isinstance(losses, LossConfig):
+        raise InputError(f"{path}: expected a SAASConfig and a LossConfig")
+    train = {stage: TrainConfig(**t) for stage, t in record["train"].items()}
+    return cfg, train, losses
