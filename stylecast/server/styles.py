@@ -165,7 +165,11 @@ class StyleLibrary:
         with tempfile.TemporaryDirectory(prefix="stylecast-upload-") as tmp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
-            motion = self._fit_video(path, rig_avatar) if source == "video" else load_motion(path)
+            try:
+                fit = source == "video"
+                motion = self._fit_video(path, rig_avatar) if fit else load_motion(path)
+            except InputError as e:  # name the upload, not the temporary file
+                raise type(e)(str(e).replace(str(path), f"the {source} upload")) from e
         self._check_length(motion)
         record = {
             "name": name,
