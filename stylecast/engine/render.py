@@ -39,6 +39,12 @@ TONGUE_REACH, TONGUE_RISE, TONGUE_HANG = 0.6, -0.3, 0.32
 # most of the frame still).
 STILL_PX = 0.2
 CAVITY_INNER = 0.55  # the cavity's inner ring, as a fraction of the lip opening
+# Drawn depth never falls away faster than this (canonical dz per unit of x, y distance,
+# about 50 deg): the mesh's sides wrap round towards the ears, where the portrait shows
+# them edge-on (a pixel or two of cheek, ear and hair); turned towards the camera, that
+# sliver would be stretched into streaks. Limiting the slope spreads the stretch over the
+# cheek and lets the far side compress instead of folding over.
+MAX_DEPTH_SLOPE = 1.2
 
 _VERTEX = """
 #version 330
@@ -75,6 +81,24 @@ void main() {
     f_color = vec4(c, 1.0);
 }
 """
+
+
+def _depth_relief(vertices: np.ndarray, triangles: np.ndarray, slope: float) -> np.ndarray:
+    """(V,) depth offsets (<= 0: towards the camera) that make the mesh's depth rise no
+    faster than `slope` per unit of (x, y) distance along any edge: the least such depth
+    below the given one, z'_i = min_j (z_j + slope |xy_i - xy_j|) over paths (a distance
+    transform, by relaxing the edges until nothing changes)."""
+    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    edges = np.unique(np.sort(edges, axis=1), axis=0)  # (K, 2)
+    cost = slope * np.linalg.norm(vertices[edges[:, 0], :2] - vertices[edges[:, 1], :2], axis=1)
+    z = vertices[:, 2].astype(np.float64)
+    for _ in range(len(vertices)):
+        before = z.copy()
+        np.minimum.at(z, edges[:, 0], z[edges[:, 1]] + cost)
+        np.minimum.at(z, edges[:, 1], z[edges[:, 0]] + cost)
+        if np.array_equal(z, before):
+            break
+    return (z - vertices[:, 2]).astype(np.float32)
 
 
 def _texture(ctx, image: np.ndarray):
@@ -167,6 +191,11 @@ class Renderer:
         attr[o + 2 * k, :3] = back
         attr[o:, 3] = -1.0
         self._attr = attr
+        self._dz = _depth_relief(
+            np.concatenate([self._neutral, a.ring_vertices, self._lid_neutral]),
+            np.concatenate([a.ring_triangles, self._lid_triangles(n_ring)]),
+            MAX_DEPTH_SLOPE,
+        )
         self._gaze = [a.eyes[0].attrib[:, 2:3], a.eyes[1].attrib[:, 2:3]]
         tz = a.tongue.vertices[:, 2]
         w = ((tz.max() - tz) / max(tz.max() - tz.min(), 1e-6))[:, None]  # 1 at the tip
@@ -186,9 +215,7 @@ class Renderer:
             # Only the ring triangles that move; the others are in the still copy.
             "ring": a.ring_triangles[(self._weight[a.ring_triangles] > 1e-4).any(1)],
             # Lid vertices are numbered 478.. in the refinement; here they follow the ring.
-            "face": np.where(
-                a.lids.triangles >= n_face, a.lids.triangles + n_ring, a.lids.triangles
-            ),
+            "face": self._lid_triangles(n_ring),
             "cavity": np.array(cav, np.int32) + o,
             "eye_right": a.eyes[0].triangles + offsets[0],
             "eye_left": a.eyes[1].triangles + offsets[1],
@@ -198,6 +225,12 @@ class Renderer:
             # The tongue's front half, drawn over the lips when it is out.
             "tongue_tip": a.tongue.triangles[(w[a.tongue.triangles, 0] > 0.45).all(1)] + offsets[4],
         }
+
+    def _lid_triangles(self, n_ring: int) -> np.ndarray:
+        """The face triangles as drawn, indexing the frame vertices: the lid vertices are
+        numbered 478.. in the refinement; here they follow the ring."""
+        t = self.avatar.lids.triangles
+        return np.where(t >= 478, t + n_ring, t)
 
     def _build_gl(self) -> None:
         ctx = self._ctx
@@ -271,6 +304,7 @@ class Renderer:
         ring = a.ring_vertices + a.ring_follow[:, None] * moved[a.ring_parent]
         lids = self._lid_neutral + (e @ self._lid_basis).reshape(-1, 3)
         frame = np.concatenate([face, ring, lids])  # (478 + R + E, 3)
+        frame[:, 2] += self._dz
         rot = rotation_matrix(*p[:3])
         t = p[3:6]
         # One rigid transform, canonical -> image pixels: scale * R0 (R v + t) + t0.
