@@ -242,3 +242,24 @@ def test_flush_ends_the_segment_and_reset_forgets(clip, whole):
     reused = audio.features_for_audio(clip, front=front)
     np.testing.assert_allclose(reused.mel, whole.mel, atol=1e-5)
     assert np.array_equal(reused.phonemes, whole.phonemes)
+
+
+def test_a_front_end_without_mel_is_sooner_and_gives_the_same_phonemes_and_prosody(clip):
+    full = audio.AudioFrontEnd(phoneme_lookahead=2)
+    lean = audio.AudioFrontEnd(phoneme_lookahead=2, mel=False)
+    assert full.lookahead == audio.MEL_LOOKAHEAD == 3
+    assert lean.lookahead == 2  # max(prosody 1, phoneme 2): no mel window to wait for
+    a = stream(full, clip, [533])
+    b = stream(lean, clip, [533])
+    mel_a, phon_a, pros_a = as_arrays(a)
+    mel_b, phon_b, pros_b = as_arrays(b)
+    assert np.array_equal(phon_a, phon_b)
+    np.testing.assert_array_equal(pros_a, pros_b)
+    assert np.all(mel_b == audio.SILENT_MEL) and mel_a.std() > 0.5
+    # and each frame comes out as soon as its (shorter) look-ahead is in
+    x = speechlike(0.6, seed=3)
+    lean = audio.AudioFrontEnd(phoneme_lookahead=2, mel=False)
+    for n in range(0, len(x), 40):
+        for f in lean.push(x[n : n + 40], SAMPLE_RATE):
+            need = frame_start(f.index + 1 + 2)
+            assert need <= n + 40 < need + 40

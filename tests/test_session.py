@@ -297,8 +297,9 @@ async def test_slow_consumer_loses_video_never_audio(speech):
             break
     await session.aclose()
     assert [m.index for m in frames] == list(range(len(frames)))  # every frame's audio
-    dropped = sum(m.video is None for m in frames)
-    assert dropped > 0 and dropped == session.stats.dropped_video
+    missing = sum(m.video is None for m in frames)  # dropped here, or skipped if the
+    stats = session.stats  # machine was too busy to render them in time
+    assert stats.dropped_video > 0 and missing == stats.dropped_video + stats.skipped_video
 
 
 async def test_admission_refuses_what_it_cannot_serve():

@@ -35,6 +35,7 @@ from stylecast.engine.recognizer import DEFAULT_LOOKAHEAD, PhoneRecognizer, Reco
 
 MEL_FRAMES = 16  # mel frames per video frame = 0.2 s
 MEL_BEFORE = 8  # of which before the frame's own mel frame k
+SILENT_MEL = -4.0  # log-mel of digital silence (the scale's floor)
 
 
 def mel_anchor(t: int | np.ndarray) -> int | np.ndarray:
@@ -150,7 +151,11 @@ class AudioFrontEnd:
         self,
         phoneme_lookahead: int = PHONEME_LOOKAHEAD,
         recognizer_config: RecognizerConfig | None = None,
+        mel: bool = True,
     ) -> None:
+        """mel=False: for models that do not read the log-mel window; frames then carry
+        the log-mel of silence (SILENT_MEL) and need no mel look-ahead, so they come out
+        sooner (look-ahead max(prosody 1, phoneme) frames instead of at least 3)."""
         if isinstance(phoneme_lookahead, bool) or not isinstance(phoneme_lookahead, int):
             raise InputError(
                 f"phoneme look-ahead must be an int of frames; got {phoneme_lookahead!r}"
@@ -160,8 +165,9 @@ class AudioFrontEnd:
                 f"phoneme look-ahead must be 0..{MAX_PHONEME_LOOKAHEAD} frames; "
                 f"got {phoneme_lookahead}"
             )
-        self.lookahead = max(MEL_LOOKAHEAD, PROSODY_LOOKAHEAD, phoneme_lookahead)  # frames
-        self._feature_lookahead = max(MEL_LOOKAHEAD, PROSODY_LOOKAHEAD)
+        self.computes_mel = bool(mel)
+        self._feature_lookahead = max(MEL_LOOKAHEAD if mel else 0, PROSODY_LOOKAHEAD)
+        self.lookahead = max(self._feature_lookahead, phoneme_lookahead)  # frames
         self._log_mel = LogMel()
         self._resampler = StreamResampler()
         self._recognizer = PhoneRecognizer(phoneme_lookahead, recognizer_config)
@@ -228,23 +234,26 @@ class AudioFrontEnd:
         first = self.next_frame
         n = max(stop - first, 0)
         t = np.arange(first, first + n)
-        # mel frames up to the last one these frames need
-        last_mel = int(mel_anchor(first + n - 1)) + MEL_FRAMES - MEL_BEFORE if n else self._mel.end
-        self._compute_mel(last_mel)
-        rows = mel_anchor(t)[:, None] - MEL_BEFORE + np.arange(MEL_FRAMES)  # (n, 16)
-        mel = self._mel.data[rows - self._mel.lo]  # (n, 16, 80)
+        if self.computes_mel:
+            # mel frames up to the last one these frames need
+            last_mel = (
+                int(mel_anchor(first + n - 1)) + MEL_FRAMES - MEL_BEFORE if n else self._mel.end
+            )
+            self._compute_mel(last_mel)
+            rows = mel_anchor(t)[:, None] - MEL_BEFORE + np.arange(MEL_FRAMES)  # (n, 16)
+            mel = self._mel.data[rows - self._mel.lo]  # (n, 16, 80)
+        else:
+            mel = np.full((n, MEL_FRAMES, N_MELS), SILENT_MEL, np.float32)
         starts = prosody_centre(t) - PROSODY_WINDOW // 2 - self._raw.lo
         windows = self._raw.data[starts[:, None] + np.arange(PROSODY_WINDOW)]  # (n, 800)
         phones = np.array([self._phones.popleft() for _ in range(n)], np.int64)
         self.next_frame = first + n
         # forget what the next frame no longer needs
         self._mel.drop_before(int(mel_anchor(self.next_frame)) - MEL_BEFORE)
-        self._raw.drop_before(
-            min(
-                self._mel.end * HOP - WIN // 2 - 1,
-                int(prosody_centre(self.next_frame)) - PROSODY_WINDOW // 2,
-            )
-        )
+        keep = int(prosody_centre(self.next_frame)) - PROSODY_WINDOW // 2
+        if self.computes_mel:
+            keep = min(keep, self._mel.end * HOP - WIN // 2 - 1)
+        self._raw.drop_before(keep)
         return FrameBatch(first, mel, phones, prosody(windows))
 
     def _compute_mel(self, stop: int) -> None:

@@ -40,8 +40,9 @@ class MotionFrame(NamedTuple):
 
 
 class MediaFrame(NamedTuple):
-    """Everything about frame t. `video` is None in motion-only mode, or when a slow
-    consumer let it drop (counted in stats.dropped_video); audio is always there."""
+    """Everything about frame t. `video` is None in motion-only mode, when a slow
+    consumer let it drop (counted in stats.dropped_video), or when the worker was too far
+    behind to render it (overload; stats.skipped_video); audio is always there."""
 
     index: int
     video: VideoFrame | None
@@ -59,4 +60,5 @@ class MediaFrame(NamedTuple):
 class SessionStats:
     frames: int = 0  # frames produced
     dropped_video: int = 0  # video frames a slow consumer lost (audio kept)
+    skipped_video: int = 0  # frames not rendered because the worker was behind (overload)
     underruns: int = 0  # silent frames inserted because audio came slower than real time

@@ -5,34 +5,47 @@ Each tick (1/30 s on the wall clock in real-time mode):
    the worker between ticks, so features are ready as early as possible),
 2. each session hands in the features of its next input frame (or silence) and its style
    code; the motion model runs ONCE on the batch of all sessions,
-3. each session renders its frame (unless motion-only) and queues it with its audio.
+3. each session's frame is rendered (unless motion-only) on that session's render thread
+   (engine/render_worker.py; at most `render_threads` draw at once) and queued with its
+   audio.
 
-All of it runs on one worker thread, never on the event loop. Modes: "realtime" (paced by
+Steps 1-2 run on one worker thread, never on the event loop. Overload: a real-time tick
+that starts more than a frame after its deadline renders no video (its frames are already
+late): motion, audio and events still advance every frame and nothing is ever dropped from
+the audio, the skipped frames are counted (`SessionStats.skipped_video`), and the worker
+catches up with the clock instead of sending ever later video. Modes: "realtime" (paced by
 the wall clock: a session's frame t leaves at start + t/30 s), "offline" (as fast as the
 consumers read: backpressure instead of dropping, for rendering files) and "manual" (no
 thread; `tick()` is called by the owner, for tests).
 
 Admission control: `attach` refuses a session (CapacityError, with the figures) when the
 measured time of a tick plus the new session's measured per-frame cost would exceed
-`budget` of the 33.3 ms frame. Costs are running medians of what ticks actually took on
-this machine (front end, model, render per size), calibrated at attach for a size never seen.
+`budget` of the 33.3 ms frame, or while ticks are skipping video. Costs are running medians
+of what ticks actually took on this machine (front end, model, render per size, how much
+the render threads overlap), calibrated on the new session's render thread before it joins.
+
+Every tick leaves a `TickTrace` (stage timings, lateness) in `Scheduler.trace`, so stalls
+can be found after the fact (bench/bench_session.py prints the worst ticks).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from stylecast.engine.audio import PHONEME_LOOKAHEAD, AudioFrontEnd
 from stylecast.engine.clock import FRAME_S
 from stylecast.engine.errors import CapacityError
 from stylecast.engine.motion_backend import (
+    MotionInputs,
     MotionModel,
     check_step,
     split_state,
@@ -50,6 +63,27 @@ DEFAULT_BUDGET = 0.8  # share of a frame's 33.3 ms that ticks may use (headroom 
 COST_WINDOW = 90  # ticks of history behind each running median (3 s)
 DEFAULT_FRONT_MS_PER_S = 60.0  # front-end CPU ms per audio second before any is measured
 # (docs/benchmarks.md "Audio front end": 5.7% of a core)
+SKIP_LATE_S = FRAME_S  # a real-time tick starting this late renders no video (33.3 ms)
+SKIP_REFUSE_SHARE = 0.2  # admission refuses while this share of the last ticks skipped video
+# (sustained overload; one stall of a few hundred ms skips ~10%)
+TRACE_TICKS = 30 * 60 * 5  # ticks kept in Scheduler.trace (5 minutes)
+DEFAULT_RENDER_THREADS = min(os.cpu_count() or 1, 2)  # frames drawn at once (2 cores: 2)
+PHONEME_LOOKAHEAD_NO_MEL = 2  # frames, for models that do not read the log-mel window: as
+# accurate as 3 (docs/benchmarks.md "Look-ahead": viseme accuracy 0.467 vs 0.461) and 33 ms
+# sooner; with the mel window (3 frames of look-ahead anyway) the default 3 costs nothing
+
+
+class TickTrace(NamedTuple):
+    """What one tick did and when (ms; wall clock)."""
+
+    tick: int  # the tick's index (frame t of a session that joined at tick 0)
+    late_ms: float  # how long after its deadline the tick started (0 outside real time)
+    ingest_ms: float  # front end, all sessions (what was still waiting at the tick)
+    model_ms: float  # the batched motion step
+    render_ms: float  # rendering all sessions' frames, wall time (threads overlap)
+    total_ms: float  # the whole tick
+    sessions: int  # sessions stepped
+    skipped: bool  # rendered no video (overload)
 
 
 class _Costs:
@@ -63,6 +97,8 @@ class _Costs:
         # the sessions happen to be doing when the next one asks to join)
         self.front_rate: deque[float] = deque(maxlen=COST_WINDOW)
         self.render: dict[int, deque[float]] = {}  # frame size -> ms per frame
+        # how much the render threads overlap: sum of render ms / wall ms of a tick's renders
+        self.overlap: deque[float] = deque(maxlen=COST_WINDOW)
 
     @staticmethod
     def median(d, default: float = 0.0) -> float:
@@ -77,15 +113,32 @@ class Scheduler:
     """Owns the motion model and the worker thread; sessions attach to it (module doc)."""
 
     def __init__(
-        self, model: MotionModel, mode: str = "realtime", budget: float = DEFAULT_BUDGET
+        self,
+        model: MotionModel,
+        mode: str = "realtime",
+        budget: float = DEFAULT_BUDGET,
+        render_threads: int = DEFAULT_RENDER_THREADS,
     ) -> None:
         assert mode in MODES, mode
+        assert render_threads >= 1, render_threads
         self.model = model
         self.mode = mode
         self.budget_ms = budget * FRAME_S * 1000.0
+        self.render_threads = render_threads
+        self.render_gate = threading.Semaphore(render_threads)  # frames drawn at once
+        # the front end this model needs: no log-mel window (and a shorter phoneme
+        # look-ahead) when the model does not read it
+        reads = getattr(model, "reads", frozenset(MotionInputs._fields))
+        self.reads_mel = "mel" in reads
+        self.phoneme_lookahead = PHONEME_LOOKAHEAD if self.reads_mel else PHONEME_LOOKAHEAD_NO_MEL
         self.ticks = 0  # ticks run so far
         self.late_ticks = 0  # real-time ticks that ended after their frame's deadline
+        self.skipped_ticks = 0  # real-time ticks that rendered no video (overload)
+        self.trace: deque[TickTrace] = deque(maxlen=TRACE_TICKS)
         self.costs = _Costs()
+        self._recent_skips: deque[bool] = deque(maxlen=COST_WINDOW)
+        self._front_ends: list[AudioFrontEnd] = []  # spare, reset, ready to reuse
+        self._front_lock = threading.Lock()
         self._sessions: list[Session] = []
         self._lock = threading.RLock()  # held for a whole tick; attach/detach take it
         self._wake = threading.Condition(self._lock)
@@ -118,6 +171,30 @@ class Scheduler:
             self._wake.notify_all()
         return fut
 
+    def front_end(self) -> AudioFrontEnd:
+        """A front end for a new session: a spare one (reset) if any, else a new one. A new
+        one loads pocketsphinx's models (~0.2-0.3 s holding Python's GIL, which stalls every
+        live session of the process for that long), so spares are kept: `prewarm`."""
+        with self._front_lock:
+            if self._front_ends:
+                return self._front_ends.pop()
+        return AudioFrontEnd(self.phoneme_lookahead, mel=self.reads_mel)
+
+    def give_back(self, front: AudioFrontEnd) -> None:
+        """A leaving session's front end, kept for the next session."""
+        front.reset()
+        with self._front_lock:
+            self._front_ends.append(front)
+
+    def prewarm(self, sessions: int) -> None:
+        """Make front ends for `sessions` sessions now (blocking, ~0.3 s each), so that
+        sessions joining later do not stall the live ones: call it at start-up."""
+        with self._front_lock:
+            missing = sessions - len(self._front_ends)
+        made = [AudioFrontEnd(self.phoneme_lookahead, mel=self.reads_mel) for _ in range(missing)]
+        with self._front_lock:
+            self._front_ends.extend(made)
+
     def attach(self, session: Session) -> None:
         """Admit a session from the next tick on, or raise CapacityError saying why. Runs on
         the worker (through `call`)."""
@@ -141,9 +218,11 @@ class Scheduler:
         render = 0.0
         if session.renders:
             render = c.render_ms(session.size)
-            if render is None:
-                render = session._calibrate_render()
+            if render is None:  # timed on the session's render thread before it joined
+                render = session._calibration_ms
                 c.render.setdefault(session.size, deque(maxlen=COST_WINDOW)).append(render)
+            # frames of several sessions are drawn at once on up to render_threads threads
+            render /= min(max(c.median(c.overlap, 1.0), 1.0), self.render_threads)
         n = max(len(self._sessions), 1)
         model = c.median(c.model, 0.5) / n
         front = c.median(c.front_rate, DEFAULT_FRONT_MS_PER_S) / 30.0
@@ -152,7 +231,15 @@ class Scheduler:
     def _admit(self, session: Session) -> None:
         """Refuse when the live sessions, all speaking, plus this one would not fit: the
         load is the larger of the measured tick and the sum of the live sessions'
-        estimates (ticks measured while sessions idle understate what speech costs)."""
+        estimates (ticks measured while sessions idle understate what speech costs); and
+        refuse while recent ticks had to skip video (the machine is already behind)."""
+        skips = sum(self._recent_skips)
+        if skips > SKIP_REFUSE_SHARE * COST_WINDOW:
+            raise CapacityError(
+                f"cannot serve another session at 30 FPS: {skips} of the last "
+                f"{len(self._recent_skips)} frames were already too late to render (the "
+                f"machine is overloaded). Try later, a smaller size or motion-only output."
+            )
         need = self.estimate_ms(session)
         now = 0.0
         if self._sessions:
@@ -186,19 +273,31 @@ class Scheduler:
 
     # ------------------------------------------------------------------ ticks
 
-    def tick(self) -> None:
-        """Run one frame for every attached session."""
+    def tick(self, skip_video: bool = False, late_s: float = 0.0) -> None:
+        """Run one frame for every attached session; skip_video: make the frames without
+        rendering them (overload: the real-time worker passes it for late ticks)."""
         with self._lock:
             t0 = time.perf_counter()
             sessions = [s for s in self._sessions if s._alive()]
+            stages = (0.0, 0.0, 0.0)
             if sessions:
-                self._tick(sessions)
+                stages = self._tick(sessions, skip_video)
+            total = 1000.0 * (time.perf_counter() - t0)
+            self.trace.append(
+                TickTrace(self.ticks, 1000.0 * late_s, *stages, total, len(sessions), skip_video)
+            )
             self.ticks += 1
-            self.costs.tick.append(1000.0 * (time.perf_counter() - t0))
+            self.costs.tick.append(total)
+            if any(s.renders for s in sessions):
+                self._recent_skips.append(skip_video)
+                self.skipped_ticks += skip_video
 
-    def _tick(self, sessions: list[Session]) -> None:
+    def _tick(self, sessions: list[Session], skip_video: bool) -> tuple[float, float, float]:
+        """One frame for these sessions -> (ingest, model, render) wall ms."""
         c = self.costs
+        t_ingest = time.perf_counter()
         rows = [s._prepare() for s in sessions]  # ingest + next input + style code
+        ingest_ms = 1000.0 * (time.perf_counter() - t_ingest)
         # front-end time per session since the last tick (pushes are ingested on arrival)
         c.features.append(sum(s._ingest_ms for s in sessions) / len(sessions))
         taken = sum(s._ingest_s for s in sessions)
@@ -213,12 +312,30 @@ class Scheduler:
         out = self.model.step(inputs, style, state)
         c.model.append(1000.0 * (time.perf_counter() - t))
         check_step(self.model, out, len(sessions))
+        model_ms = c.model[-1]
         for s, st in zip(sessions, split_state(out.state, [1] * len(sessions)), strict=True):
             s._state = st
-        for i, s in enumerate(sessions):
-            ms = s._finish(out.expr[i], out.pose[i])
-            if ms is not None:
+        t_render = time.perf_counter()
+        # every session's frame is drawn on its own render thread, up to render_threads at
+        # once; this thread waits for them (releasing the GIL) and queues them in order
+        jobs = [
+            s._worker.submit(out.expr[i], out.pose[i])
+            if s._worker is not None and not skip_video
+            else None
+            for i, s in enumerate(sessions)
+        ]
+        drawn = 0.0
+        for i, (s, job) in enumerate(zip(sessions, jobs, strict=True)):
+            rgb = None
+            if job is not None:
+                rgb, ms = job.result()
+                drawn += ms
                 c.render.setdefault(s.size, deque(maxlen=COST_WINDOW)).append(ms)
+            s._finish(out.expr[i], out.pose[i], rgb, skipped=skip_video and s.renders)
+        render_ms = 1000.0 * (time.perf_counter() - t_render)
+        if drawn > 0 and render_ms > 0:
+            c.overlap.append(drawn / render_ms)
+        return ingest_ms, model_ms, render_ms
 
     def _run_calls(self) -> None:
         while self._calls:
@@ -233,6 +350,7 @@ class Scheduler:
                     if not self._sessions:  # nothing to do: the next call starts a worker
                         self._thread = None
                         return
+                    late = 0.0
                     if self.mode == "realtime":
                         deadline = self._t0 + self.ticks * FRAME_S
                         while deadline > time.monotonic():
@@ -241,11 +359,12 @@ class Scheduler:
                             self._run_calls()
                             if not any(busy) and (wait := deadline - time.monotonic()) > 0:
                                 self._wake.wait(wait)
+                        late = time.monotonic() - deadline
                     else:
                         while not all(s._has_room() for s in self._sessions):
                             self._wake.wait(0.005)
                             self._run_calls()
-                    self.tick()
+                    self.tick(skip_video=late > SKIP_LATE_S, late_s=late)
                     if self.mode == "realtime" and time.monotonic() > deadline + FRAME_S:
                         self.late_ticks += 1
         except Exception:

@@ -38,6 +38,7 @@ from stylecast.engine.media import AudioFrame, MediaFrame, MotionFrame, SessionS
 from stylecast.engine.motion_backend import MotionInputs, MotionModel, State, silence_inputs
 from stylecast.engine.pcm import validate_pcm
 from stylecast.engine.playout import PLAYBACK_FINISHED, SEGMENT_STARTED, Event, Playout
+from stylecast.engine.render_worker import RenderWorker
 from stylecast.engine.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,9 @@ class Session:
         self._inbox_lock = threading.Lock()
         self._segment_rate: int | None = None  # rate of the open segment (checked at push)
         self._playout: Playout | None = None
-        self._renderer = None
+        self._front: AudioFrontEnd | None = None  # from the scheduler, given back on leaving
+        self._worker: RenderWorker | None = None  # this session's render thread
+        self._calibration_ms = 0.0  # median render ms timed there at start (admission)
         self._out: deque[MediaFrame] = deque()
         self._out_lock = threading.Lock()
         self._ready: asyncio.Event | None = None
@@ -158,38 +161,42 @@ class Session:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Load the front end (and renderer), then join the scheduler: frame 0 is made at
-        the next tick. Raises CapacityError when the process cannot serve it at 30 FPS."""
+        """Take a front end, make the renderer on the session's own render thread (timing
+        a few frames there), then join the scheduler: frame 0 is made at the next tick.
+        None of this holds up the live sessions' ticks. Raises CapacityError when the
+        process cannot serve it at 30 FPS."""
         if self._started or self._closed:
             return
         self._loop = asyncio.get_running_loop()
         self._ready = asyncio.Event()
-        front = await self._loop.run_in_executor(None, AudioFrontEnd)
-        self._playout = Playout(self.model.lookahead, self.config.jitter_ms, front)
-        await asyncio.wrap_future(self.scheduler.call(self._join))
-        self._started = True
-
-    def _join(self) -> None:
-        """On the worker thread: make the renderer there (its GL context lives there) and
-        attach, releasing it if admission refuses."""
-        if self.renders:
-            from stylecast.engine.render import Renderer
-
-            self._renderer = Renderer(self.avatar, self.size)
+        self._front = await self._loop.run_in_executor(None, self.scheduler.front_end)
+        self._playout = Playout(self.model.lookahead, self.config.jitter_ms, self._front)
         try:
-            self.scheduler.attach(self)
+            if self.renders:
+                self._worker = RenderWorker(self.avatar, self.size, self.scheduler.render_gate)
+                self._calibration_ms = await asyncio.wrap_future(self._worker.start())
+            await asyncio.wrap_future(self.scheduler.call(self._join))
         except BaseException:
             self._release()
             raise
+        self._started = True
+
+    def _join(self) -> None:
+        """On the worker thread, between ticks: admission, then frames from the next tick."""
+        self.scheduler.attach(self)
 
     def _leave(self) -> None:
+        """On the worker thread, between ticks."""
         self.scheduler.detach(self)
         self._release()
 
     def _release(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+        if self._front is not None:  # the playout keeps its (now idle) reference
+            self.scheduler.give_back(self._front)
+            self._front = None
 
     async def aclose(self) -> None:
         """Leave the scheduler and free the renderer. Idempotent; safe before start()."""
@@ -263,14 +270,14 @@ class Session:
         """Seconds of pushed speech not played yet (approximate between ticks)."""
         with self._inbox_lock:
             waiting = sum(len(i[1]) / i[2] for i in self._inbox if i[0] == "audio")
-        return waiting + (self._playout.pending_s if self._playout is not None else 0.0)
+        playout = self._playout
+        return waiting + (playout.pending_s if playout is not None else 0.0)
 
     @property
     def lookahead_frames(self) -> float:
         """Frames from a 16 kHz push to the first frame that plays it (the playout delay)."""
-        if self._playout is None:
-            return float("nan")
-        return self._playout.delay_frames(16_000)
+        playout = self._playout
+        return float("nan") if playout is None else playout.delay_frames(16_000)
 
     def _resolve(self, style: Style) -> np.ndarray:
         if isinstance(style, str):
@@ -366,15 +373,16 @@ class Session:
             )
         return inputs, self._style_code(self._frame)
 
-    def _finish(self, expr: np.ndarray, pose: np.ndarray) -> float | None:
-        """Render and queue frame t (worker thread); returns the render time in ms."""
+    def _finish(
+        self, expr: np.ndarray, pose: np.ndarray, rgb: np.ndarray | None, skipped: bool
+    ) -> None:
+        """Queue frame t with its rendered image (None: motion-only, or `skipped` because
+        the tick was too late to render; counted) (worker thread)."""
         t = self._frame
         pcm, events = self._playout.play()
-        video, ms = None, None
-        if self._renderer is not None:
-            t0 = time.perf_counter()
-            video = VideoFrame(t, self._render(expr, pose))
-            ms = 1000.0 * (time.perf_counter() - t0)
+        video = VideoFrame(t, rgb) if rgb is not None else None
+        if skipped:
+            self.stats.skipped_video += 1
         media = MediaFrame(
             t,
             video,
@@ -392,7 +400,6 @@ class Session:
         if self._loop is not None and self._ready is not None:
             with contextlib.suppress(RuntimeError):  # loop closed under us
                 self._loop.call_soon_threadsafe(self._ready.set)
-        return ms
 
     def _enforce_bounds(self) -> None:
         """Slow consumer: queued frames older than max_video_queue_ms lose their video (the
@@ -420,19 +427,3 @@ class Session:
         if self._loop is not None and self._ready is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._ready.set)
-
-    def _render(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
-        """On the worker thread, which made the renderer (a GL context is per thread)."""
-        return self._renderer.render(expr, pose)
-
-    def _calibrate_render(self) -> float:
-        """Median ms of a few renders with this session's renderer (admission control)."""
-        assert self._renderer is not None
-        from stylecast.engine.face import neutral_expr, rest_pose
-
-        times = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            self._render(neutral_expr(), rest_pose())
-            times.append(1000.0 * (time.perf_counter() - t0))
-        return float(np.median(times))

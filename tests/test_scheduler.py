@@ -1,0 +1,156 @@
+"""engine/scheduler.py: overload (late ticks skip video, never audio or motion), the tick
+trace, the front-end pool, admission while overloaded; engine/render_worker.py."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from stylecast.engine.avatar import load_avatar
+from stylecast.engine.baseline import BaselineMotion
+from stylecast.engine.errors import CapacityError
+from stylecast.engine.face import neutral_expr, rest_pose
+from stylecast.engine.render import Renderer
+from stylecast.engine.render_worker import RenderWorker
+from stylecast.engine.scheduler import Scheduler
+from stylecast.engine.session import Session, SessionConfig
+
+
+def tone(seconds: float, rate: int = 16_000) -> np.ndarray:
+    """A loud vowel-like buzz: enough for the baseline to open the mouth."""
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sign(np.sin(2 * np.pi * 140 * t)) * np.sin(2 * np.pi * 3 * t) ** 2).astype(
+        np.float32
+    )
+
+
+async def run_manual(skip: set[int], frames: int = 60) -> tuple[list, Session, Scheduler]:
+    scheduler = Scheduler(BaselineMotion(), "manual")
+    session = Session("default", "neutral", SessionConfig(size=32), scheduler)
+    await session.start()
+    session.push_audio(tone(1.5), 16_000)
+    session.end_segment()
+    out = []
+    for t in range(frames):
+        scheduler.tick(skip_video=t in skip)
+        out.append(await session.__anext__())
+    await session.aclose()
+    return out, session, scheduler
+
+
+async def test_skipped_ticks_lose_only_their_video():
+    skip = set(range(10, 21))
+    ref, _, _ = await run_manual(set())
+    got, session, scheduler = await run_manual(skip)
+    assert [m.index for m in got] == list(range(60))
+    for a, b in zip(ref, got, strict=True):
+        np.testing.assert_array_equal(a.audio.pcm, b.audio.pcm)  # audio never skipped
+        np.testing.assert_array_equal(a.motion.expr, b.motion.expr)  # motion advances
+        assert a.events == b.events
+        if b.index in skip:
+            assert b.video is None
+        else:
+            np.testing.assert_array_equal(a.video.rgb, b.video.rgb)
+    assert session.stats.skipped_video == len(skip) == scheduler.skipped_ticks
+    assert session.stats.dropped_video == 0
+    assert any(m.audio.pcm.any() for m in got[10:21])  # the skipped frames carried speech
+    assert [t.tick for t in scheduler.trace if t.skipped] == sorted(skip)
+
+
+async def test_trace_records_every_tick_with_its_stages():
+    _, _, scheduler = await run_manual(set(), frames=20)
+    trace = list(scheduler.trace)
+    assert [t.tick for t in trace] == list(range(20))
+    for t in trace:
+        assert t.sessions == 1 and not t.skipped
+        assert 0 < t.render_ms <= t.total_ms and 0 <= t.model_ms <= t.total_ms
+        assert t.ingest_ms + t.model_ms + t.render_ms <= t.total_ms + 1e-6
+
+
+async def test_an_overloaded_worker_skips_late_frames_and_keeps_the_clock(monkeypatch):
+    slow = RenderWorker._draw
+
+    def draw(self, renderer, expr, pose):  # a renderer that needs 55 ms a frame
+        time.sleep(0.055)
+        return slow(self, renderer, expr, pose)
+
+    monkeypatch.setattr(RenderWorker, "_draw", draw)
+    scheduler = Scheduler(BaselineMotion(), "realtime", budget=100.0)
+    session = Session("default", "neutral", SessionConfig(size=32), scheduler)
+    await session.start()
+    session.push_audio(tone(3.0), 16_000)
+    frames = []
+    t0 = None
+    async for m in session:
+        t0 = t0 or time.perf_counter()
+        frames.append(m)
+        if time.perf_counter() - t0 > 1.5:
+            break
+    behind = (time.perf_counter() - t0) * 30 - frames[-1].index  # frames of lag
+    await session.aclose()
+    assert [m.index for m in frames] == list(range(len(frames)))  # every frame's audio
+    stats = session.stats
+    assert stats.skipped_video > 0 and sum(m.video is not None for m in frames) > 5
+    assert sum(m.video is None for m in frames) == stats.skipped_video + stats.dropped_video
+    # without skipping, 55 ms renders would leave it ~20 frames behind after 1.5 s
+    assert behind < 8
+
+
+async def test_admission_refuses_while_ticks_skip_video():
+    scheduler = Scheduler(BaselineMotion(), "realtime")
+    scheduler._recent_skips.extend([True] * 30 + [False] * 60)
+    session = Session(None, "neutral", SessionConfig(video=False), scheduler)
+    with pytest.raises(CapacityError, match="too late to render"):
+        await session.start()
+    await session.aclose()
+
+
+async def test_front_ends_are_reused_and_can_be_made_ahead():
+    scheduler = Scheduler(BaselineMotion(), "manual")
+    assert not scheduler.reads_mel and scheduler.phoneme_lookahead == 2
+    scheduler.prewarm(2)
+    spares = list(scheduler._front_ends)
+    assert len(spares) == 2 and all(not f.computes_mel for f in spares)
+    a = Session(None, "neutral", SessionConfig(video=False), scheduler)
+    await a.start()
+    front = a._front
+    assert front in spares and len(scheduler._front_ends) == 1
+    a.push_audio(tone(0.5), 16_000)
+    scheduler.tick()
+    assert front.next_frame > 0
+    await a.aclose()
+    assert len(scheduler._front_ends) == 2 and front.next_frame == 0  # back, reset
+    scheduler.prewarm(2)  # already there: nothing made
+    assert len(scheduler._front_ends) == 2
+
+
+def test_render_worker_draws_what_the_renderer_draws():
+    avatar = load_avatar("default")
+    worker = RenderWorker(avatar, 48, threading.Semaphore(1))
+    assert worker.start().result(timeout=30) > 0  # calibration ms
+    expr, pose = neutral_expr(), rest_pose()
+    expr[0] = 1.0
+    rgb, ms = worker.submit(expr, pose).result(timeout=30)
+    with Renderer(avatar, 48) as direct:
+        np.testing.assert_array_equal(rgb, direct.render(expr, pose))
+    assert ms > 0
+    worker.close()
+    worker.close()
+
+
+async def test_aclose_frees_the_render_thread():
+    scheduler = Scheduler(BaselineMotion(), "manual")
+    before = threading.active_count()
+    session = Session("default", "neutral", SessionConfig(size=32), scheduler)
+    await session.start()
+    assert threading.active_count() == before + 1
+    await session.aclose()
+    for _ in range(100):
+        if threading.active_count() == before:
+            break
+        await asyncio.sleep(0.01)
+    assert threading.active_count() == before
