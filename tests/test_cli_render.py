@@ -94,6 +94,15 @@ def test_render_without_audio_has_no_audio_stream(tmp_path, stub_renderer):
         (["render", "absent.npz", "-o", "x.mp4"], "no such motion file"),
         (["render", "m.npz", "-o", "x.avi"], ".mp4"),
         (["render", "m.npz", "-o", "x.mp4", "--audio", "absent.wav"], "no such file"),
+        (["render", "m.npz", "-o", "x.mp4", "--motion", "onnx-cpu"], "--motion apply to speech"),
+        (
+            ["render", "--audio", "a.wav", "-o", "x.mp4", "--motion", "magic"],
+            "unknown motion backend 'magic'",
+        ),
+        (
+            ["render", "--audio", "a.wav", "-o", "x.mp4", "--motion", "onnx-cpu:nowhere"],
+            "nowhere is not a folder",
+        ),
     ],
 )
 def test_render_bad_input_exits_2_with_a_message(
@@ -206,3 +215,26 @@ def test_motion_from_an_image_folder(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["motion", "from-video", str(empty), "-o", str(out)]) == EXIT_INPUT
+
+
+def test_render_speech_with_a_learned_motion_model(tmp_path, capsys):
+    """`render --audio ... --motion onnx-cpu` runs the session on the shipped export: a
+    video of the speech's length with its sound, moving differently from the baseline's."""
+    from stylecast.paths import assets_dir
+
+    if not (assets_dir() / "onnx" / "saas" / "manifest.json").is_file():
+        pytest.skip("no shipped export in assets/onnx/saas")
+    write_wav(tmp_path / "speech.wav", 1.5)
+    videos = {}
+    for spec in ("onnx-cpu", "baseline"):
+        out = tmp_path / f"{spec}.mp4"
+        argv = ["render", "--audio", str(tmp_path / "speech.wav"), "--motion", spec,
+                "--style", "happy", "--size", "64", "-o", str(out)]  # fmt: skip
+        assert main(argv) == 0
+        info = probe(out)
+        assert info.fps == 30 and info.audio_rate == 48_000 and info.frames >= 45
+        with VideoReader(out) as reader:
+            videos[spec] = np.stack(list(reader)).astype(np.float32)
+    assert "wrote" in capsys.readouterr().out
+    n = min(len(v) for v in videos.values())
+    assert np.abs(videos["onnx-cpu"][:n] - videos["baseline"][:n]).mean() > 1.0

@@ -274,3 +274,23 @@ def test_shipped_exports_load_step_and_match_their_checkpoints(key):
     weights = assets_dir() / "models" / key / "model.safetensors"
     if weights.exists():  # the shipped graphs were exported from the shipped weights
         assert backend.manifest.source["sha256"]["model.safetensors"] == sha256_file(weights)
+
+
+def test_extract_style_matches_the_style_library_encoder(models, tmp_path):
+    """The server's upload codes equal `stylecast style add`'s (training/style_library.py)
+    for the same weights, also for a clip longer than the style graph's window."""
+    from stylecast.export.onnx_export import export_checkpoint
+    from stylecast.models.checkpoint import save_model
+    from stylecast.training.style_library import StyleEncoders
+
+    model, _ = models["styletalk"]
+    save_model(tmp_path / "models" / "styletalk", model, model.cfg)
+    export_checkpoint(tmp_path / "models" / "styletalk", tmp_path / "onnx")
+    backend = OnnxMotion(tmp_path / "onnx", styles_dir=tmp_path / "none")
+    encoders = StyleEncoders(tmp_path / "models", keys=("styletalk",))
+    assert backend.weights_id == encoders.ids["styletalk"]
+    rng = np.random.default_rng(3)
+    frames = backend.manifest.style_frames + 40  # two chunks
+    expr, pose = rng.random((frames, 52)), rng.normal(0, 0.05, (frames, 6))
+    want = encoders.encode(np.concatenate([expr, pose], 1).astype(np.float32))["styletalk"]
+    assert np.abs(backend.extract_style(expr, pose) - want).max() <= TOLERANCE

@@ -222,3 +222,20 @@ def test_unknown_and_unusable_styles_are_refused_by_name(server):
         asyncio.run(start("stale"))
     with pytest.raises(StreamError, match="no style named 'nobody'"):
         asyncio.run(start("nobody"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("magic", "unknown motion backend 'magic'"),
+        ("onnx-cpu:/no/such/export", "is not a folder"),
+        ("EMPTY", "no manifest.json"),
+    ],
+)
+def test_serve_refuses_a_bad_motion_spec_before_serving(tmp_path, capsys, spec, words):
+    from stylecast.cli import EXIT_INPUT, main
+
+    spec = f"onnx-cpu:{tmp_path}" if spec == "EMPTY" else spec
+    argv = ["serve", "--port", "0", "--data-dir", str(tmp_path), "--motion", spec]
+    assert main(argv) == EXIT_INPUT
+    assert words in capsys.readouterr().err

@@ -139,8 +139,10 @@ def speak(args: argparse.Namespace) -> int:
     """--audio without MOTION: a real Session, run offline, writes the MP4."""
     from tqdm import tqdm
 
+    from stylecast.engine.backends import check_spec
     from stylecast.engine.recording import record_speech
 
+    check_spec(args.motion_spec)  # before the audio is read
     with tqdm(unit="frame", desc="session", leave=False) as bar:
         rec = record_speech(
             args.audio,

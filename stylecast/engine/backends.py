@@ -57,8 +57,9 @@ BACKENDS: dict[str, Callable[[Path | None, int], MotionModel]] = {
 }
 
 
-def load_backend(spec: str, threads: int = 1) -> MotionModel:
-    """'KIND' or 'KIND:FOLDER' (module docstring) -> a MotionModel."""
+def check_spec(spec: str) -> tuple[str, Path | None]:
+    """Check a spec without loading anything: a known kind, and a folder that exists
+    where one is given. Returns (kind, folder or None); InputError naming what is accepted."""
     kind, _, folder = spec.partition(":")
     if kind not in BACKENDS:
         raise InputError(
@@ -73,4 +74,10 @@ def load_backend(spec: str, threads: int = 1) -> MotionModel:
             f"motion backend {spec!r}: {path} is not a folder; give an exported model "
             f"(a folder with manifest.json, made by 'stylecast export'), e.g. {default_folder()}"
         )
+    return kind, path
+
+
+def load_backend(spec: str, threads: int = 1) -> MotionModel:
+    """'KIND' or 'KIND:FOLDER' (module docstring) -> a MotionModel."""
+    kind, path = check_spec(spec)
     return BACKENDS[kind](path, threads)

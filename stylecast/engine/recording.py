@@ -46,8 +46,8 @@ def record_speech(
     output = Path(output)
     if output.suffix.lower() != ".mp4":
         raise InputError(f"{output}: the output must be an .mp4 file")
-    audio = load_audio(audio_path, OUTPUT_RATE)
     config = SessionConfig(size=size, realtime=False, seed=seed, motion=motion)
+    audio = load_audio(audio_path, OUTPUT_RATE)
     return asyncio.run(_record(audio, output, avatar, style, config, on_frame))
 
 

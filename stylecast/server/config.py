@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stylecast.engine.backends import BACKENDS
+from stylecast.engine.backends import check_spec
 from stylecast.engine.errors import InputError
 
 MB = 1024 * 1024
@@ -55,12 +55,7 @@ class ServerConfig:
             raise InputError(f"default_size {self.default_size} is out of range; use 16..1024")
         if not 10 <= self.jpeg_quality <= 100:
             raise InputError(f"jpeg_quality {self.jpeg_quality} is out of range; use 10..100")
-        kind = self.motion.partition(":")[0]
-        if kind not in BACKENDS:
-            raise InputError(
-                f"unknown motion backend {self.motion!r}; use one of {', '.join(BACKENDS)}"
-                " (with ':FOLDER' naming an exported model for the onnx and tensorrt kinds)"
-            )
+        check_spec(self.motion)
         for v in (self.max_image_bytes, self.max_style_bytes, self.max_message_bytes):
             if v < 1024:
                 raise InputError(f"size limits must be at least 1 KiB, got {v} bytes")
