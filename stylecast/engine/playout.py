@@ -8,7 +8,14 @@ rest keeps coming in real time, `ceil(30·arrival + delay)` with
 
 frames (and never before the previous segment's end). Frame S + j then plays the segment's
 48 kHz samples [1600 j, 1600 (j + 1)) and shows the motion the model computed from its
-features of segment frame j (fed `lookahead` ticks earlier, as input frame S + j). If the
+features of segment frame j (fed `lookahead` ticks earlier, as input frame S + j).
+
+With `exact_start` (real-time sessions) the segment does not wait for the next frame
+boundary: S = floor(30·arrival + delay) and the segment begins with a lead of silence
+(a fraction of a frame, at the input rate) so that its first sample plays exactly `delay`
+frames after its arrival; the lead is part of the segment for the front end and the
+output alike, so frames and features stay aligned, and it is not counted in the
+positions of events. This takes the 0-33 ms of rounding out of the latency. If the
 features of a frame are not in when the model must read them (the client sends slower than
 real time), one frame of silence is inserted and the rest of the segment moves one frame
 later (an underrun, counted): audio is never dropped and video and audio stay together.
@@ -71,6 +78,8 @@ class Segment:
     _chunks: list[np.ndarray] = field(default_factory=list)  # int16 not yet joined
     _buf: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))  # joined audio
     _base: int = 0  # sample index of _buf[0] (earlier samples are played and dropped)
+    lead: int = 0  # 48 kHz samples of silence before the segment's audio (exact_start)
+    lead_in: int = 0  # the same lead in input samples, still to be prepended (first push)
 
     def add(self, pcm: np.ndarray) -> None:
         self._chunks.append(pcm)
@@ -94,16 +103,29 @@ class Segment:
 
     @property
     def duration(self) -> float:
-        return self.samples / OUTPUT_RATE
+        """Seconds of the segment's audio received (the lead not counted)."""
+        return max(self.samples - self.lead, 0) / OUTPUT_RATE
+
+    def position(self, frames: int) -> float:
+        """Seconds of the segment's audio played after `frames` of its frames."""
+        played = min(frames * SAMPLES_PER_FRAME, self.samples) - self.lead
+        return max(played, 0) / OUTPUT_RATE
 
 
 class Playout:
     """Segments, front end and output audio of one session (see module doc)."""
 
-    def __init__(self, model_lookahead: int, jitter_ms: float, front: AudioFrontEnd) -> None:
+    def __init__(
+        self,
+        model_lookahead: int,
+        jitter_ms: float,
+        front: AudioFrontEnd,
+        exact_start: bool = False,
+    ) -> None:
         self.front = front
         self.model_lookahead = model_lookahead
         self.jitter_s = jitter_ms / 1000.0
+        self.exact_start = exact_start  # segments start between frames (module doc)
         self._to48 = PcmTo48k()
         self._segments: deque[Segment] = deque()  # not fully played
         self._open: Segment | None = None  # receiving audio (not ended)
@@ -127,14 +149,30 @@ class Playout:
             return
         seg = self._open
         if seg is None:
-            earliest = max([self.next_fed, *(s.start + s.frames for s in self._segments)])
-            start = max(math.ceil(arrival_s * FPS + self.delay_frames(rate) - 1e-9), earliest)
-            seg = Segment(self._next_id, start)
-            self._next_id += 1
-            self._open = seg
-            self._segments.append(seg)
-            self._feeding.append(seg)
+            seg = self._open_segment(arrival_s, rate)
+        if seg.lead_in:  # the lead of silence goes in with the segment's first samples
+            x = np.concatenate([np.zeros(seg.lead_in, np.float32), x])
+            seg.lead_in = 0
         self._take(seg, self.front.push_batch(x, rate), self._to48.push(x, rate))
+
+    def _open_segment(self, arrival_s: float, rate: int) -> Segment:
+        earliest = max([self.next_fed, *(s.start + s.frames for s in self._segments)])
+        exact = arrival_s * FPS + self.delay_frames(rate)  # frames, on the session clock
+        lead_in = 0
+        if self.exact_start and exact > earliest:
+            start = math.floor(exact)
+            lead_in = round((exact - start) * rate / FPS)  # input samples of silence
+            if lead_in * FPS >= rate:  # rounded up to a whole frame
+                start, lead_in = start + 1, 0
+        else:
+            start = max(math.ceil(exact - 1e-9), earliest)
+        seg = Segment(self._next_id, start, lead_in=lead_in)
+        seg.lead = lead_in * OUTPUT_RATE // rate  # exact for rates dividing 48 kHz
+        self._next_id += 1
+        self._open = seg
+        self._segments.append(seg)
+        self._feeding.append(seg)
+        return seg
 
     def end_segment(self) -> None:
         seg = self._open
@@ -149,7 +187,7 @@ class Playout:
         """Barge-in at `frame` (the next frame to play): drop all queued audio; frames
         already fed to the model play silence. Emits playback_finished(interrupted)."""
         for seg in self._segments:
-            played = min(seg.played * SAMPLES_PER_FRAME, seg.samples) / OUTPUT_RATE
+            played = seg.position(seg.played)
             self.pending_events.append(Event(PLAYBACK_FINISHED, seg.id, played, True))
         self._segments.clear()
         self._feeding.clear()

@@ -170,7 +170,14 @@ class Session:
         self._loop = asyncio.get_running_loop()
         self._ready = asyncio.Event()
         self._front = await self._loop.run_in_executor(None, self.scheduler.front_end)
-        self._playout = Playout(self.model.lookahead, self.config.jitter_ms, self._front)
+        # real time: a segment starts the moment its look-ahead allows, between frames if
+        # need be; offline: on a frame boundary (files whose speech starts on a frame)
+        self._playout = Playout(
+            self.model.lookahead,
+            self.config.jitter_ms,
+            self._front,
+            exact_start=self.scheduler.mode == "realtime",
+        )
         try:
             if self.renders:
                 self._worker = RenderWorker(self.avatar, self.size, self.scheduler.render_gate)
