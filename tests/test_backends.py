@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stylecast.engine.audio import AudioFeatures
 from stylecast.engine.backends import load_backend
 from stylecast.engine.baseline import BaselineMotion
 from stylecast.engine.errors import BackendError, FormatError, InputError
 from stylecast.engine.motion import scripted_motion
-from stylecast.engine.motion_backend import MotionInputs, style_clip
+from stylecast.engine.motion_backend import MotionModel, motion_for_features, style_clip
 from stylecast.paths import assets_dir
 
 
@@ -43,14 +44,37 @@ def test_a_folder_must_be_an_export(tmp_path):
         load_backend(f"onnx-cpu:{tmp_path}")
 
 
-def test_the_baseline_has_no_style_encoder_and_reads_no_mel():
+@pytest.mark.parametrize(
+    "mix", [{"sad": 1.0}, {"happy": 0.5, "surprised": 0.5}, {"neutral": 0.7, "angry": 0.3}]
+)
+def test_the_baseline_projects_a_clip_on_its_presets(mix):
+    """Round trip: the baseline speaking in a mix of presets -> extract_style -> that mix."""
     model = load_backend("baseline")
-    assert isinstance(model, BaselineMotion) and not model.has_style_encoder
+    assert isinstance(model, BaselineMotion) and model.has_style_encoder
+    rng = np.random.default_rng(0)
+    frames = 150
+    features = AudioFeatures(  # loud speech-like input: the mouth moves on top of the style
+        mel=np.zeros((frames, 16, 80), np.float32),
+        phonemes=rng.integers(0, 41, frames),
+        prosody=np.stack([rng.uniform(-40, -15, frames), np.ones(frames), np.full(frames, 150)], 1),
+    )
+    code = sum(model.style_code(k) * np.float32(w) for k, w in mix.items())
+    expr, pose = motion_for_features(model, features, code)
+    got = model.extract_style(expr, pose)
+    assert got.shape == (model.style_dim,) and np.isclose(got.sum(), 1.0) and (got >= 0).all()
+    assert np.abs(got - code).max() < 0.05, (mix, got)
+    assert model.reads == {"phonemes", "prosody", "noise"}  # it never looks at the mel
+
+
+def test_a_model_without_a_style_encoder_says_so():
+    class Frozen(BaselineMotion):
+        name = "frozen"
+        has_style_encoder = False
+        extract_style = MotionModel.extract_style
+
     motion = scripted_motion(2.0)
-    with pytest.raises(BackendError, match="baseline motion model has no style encoder"):
-        model.extract_style(motion.expr, motion.pose)
-    assert model.reads == {"phonemes", "prosody", "noise"}
-    assert model.reads <= set(MotionInputs._fields)
+    with pytest.raises(BackendError, match="frozen motion model has no style encoder"):
+        Frozen().extract_style(motion.expr, motion.pose)
 
 
 def test_library_code_takes_only_codes_made_for_this_model(saas):

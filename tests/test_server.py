@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from stylecast.clients.stream_client import StreamClient, StreamError
 from stylecast.engine.avatar import load_avatar
+from stylecast.engine.baseline import BaselineMotion
 from stylecast.engine.motion import save_motion, scripted_motion
 from stylecast.server.config import ServerConfig
 from stylecast.server.runner import ServerThread
@@ -54,7 +55,7 @@ def test_health_and_openapi(server):
     body = r.json()
     assert body["status"] == "ok" and body["protocol"] == 1 and body["max_sessions"] == 4
     assert body["motion"]["spec"] == "baseline" and body["motion"]["name"] == body["model"]
-    assert body["motion"]["style_encoder"] is False
+    assert body["motion"]["style_encoder"] is True  # a projection onto its presets
     spec = httpx.get(server.url + "/v1/openapi.json").json()
     for path in ("/v1/avatars", "/v1/styles", "/v1/health", "/v1/metrics"):
         assert path in spec["paths"], path
@@ -148,18 +149,16 @@ def test_style_upload_keeps_the_motion_clip(server, tmp_path):
         headers={"content-type": "application/x-npz"},
     )
     assert r.status_code == 201, r.text
-    body = r.json()
-    reason = body.pop("reason")
-    assert body == {"name": "wavy", "source": "motion", "frames": 60, "seconds": 2.0,
-                    "usable": False}  # fmt: skip
-    assert "baseline motion model has no style encoder" in reason  # the clip waits for one
+    assert r.json() == {"name": "wavy", "source": "motion", "frames": 60, "seconds": 2.0,
+                        "usable": True}  # fmt: skip
     meta = json.loads((server.config.data_dir / "styles" / "wavy.json").read_text())
-    assert meta["codes"] == {} and meta["clip"] == "wavy.npz"
+    assert meta["clip"] == "wavy.npz" and meta["models"] == {"baseline": ""}
     with np.load(server.config.data_dir / "styles" / "wavy.npz", allow_pickle=False) as z:
         assert z["expr"].shape == (60, 52)
+        want = BaselineMotion().extract_style(z["expr"], z["pose"])  # presets it is nearest
+    assert np.allclose(meta["codes"]["baseline"], want, atol=1e-5)
     listed = {s["name"]: s for s in httpx.get(server.url + "/v1/styles").json()["styles"]}
-    assert listed["wavy"]["usable"] is False and listed["happy"]["usable"] is True
-    assert listed["wavy"]["reason"] == reason
+    assert listed["wavy"]["usable"] is True and listed["happy"]["usable"] is True
 
 
 def test_style_upload_from_a_video_is_fitted(server, tmp_path):

@@ -13,6 +13,10 @@ Styles: the baseline's style code is a weight per preset in `STYLE_PRESETS` (neu
 happy, sad, angry, surprised); a code adds the weighted expression offsets and scales the
 mouth and the head motion by the weighted gains. This is a stand-in: the learned models
 (StyleTalk, SAAS) take style codes extracted from a reference clip and replace it.
+It has no learned style encoder; `extract_style` only projects a clip onto its presets:
+the clip's median expression on the channels the presets move, fitted as a non-negative
+mix of the preset offsets (the rest is neutral). A clip whose style is not near such a
+mix (a particular head motion, a lopsided smile) comes out as the nearest mix of the five.
 
 Look-ahead 0 frames beyond the front end's own (3 frames for the phonemes and the mel
 window), so it adds nothing to the latency; the filter lags its target by ~1 frame.
@@ -24,7 +28,13 @@ import numpy as np
 
 from stylecast.engine.face import FPS, INDEX, N_EXPR, N_POSE
 from stylecast.engine.idle import NOISE_DIM, IdleState, damp, idle_step, init_idle
-from stylecast.engine.motion_backend import MotionInputs, MotionModel, MotionStep, State
+from stylecast.engine.motion_backend import (
+    MotionInputs,
+    MotionModel,
+    MotionStep,
+    State,
+    style_clip,
+)
 from stylecast.engine.phonemes import N_VISEMES, VISEME_ID, VISEME_OF_ID, VISEMES
 
 GATE_DB = (-55.0, -40.0)  # loudness (dBFS) at which the mouth starts to open / fully opens
@@ -96,6 +106,30 @@ _STYLE_OFFSETS = np.stack([p[0] for p in STYLE_PRESETS.values()])  # (S, 52)
 _STYLE_GAINS = np.array([p[1:] for p in STYLE_PRESETS.values()], np.float32)  # (S, 3)
 
 
+_MOVED = np.flatnonzero(np.abs(_STYLE_OFFSETS).sum(0) > 0)  # channels the presets move
+
+
+def project_on_presets(expr: np.ndarray) -> np.ndarray:
+    """(T, 52) ARKit weights -> (S,) preset weights, >= 0, summing to 1: the non-negative
+    mix of preset offsets nearest to the clip's median expression on the channels they move
+    (the median over frames leaves out most of the mouth's speech motion)."""
+    target = np.median(expr[:, _MOVED], axis=0)  # (M,)
+    offsets = _STYLE_OFFSETS[1:, _MOVED].astype(np.float64)  # (S-1, M), neutral is zero
+    w = _nnls(offsets.T, target.astype(np.float64))  # (S-1,)
+    if w.sum() > 1.0:
+        w /= w.sum()
+    return np.concatenate([[1.0 - w.sum()], w]).astype(np.float32)
+
+
+def _nnls(a: np.ndarray, b: np.ndarray, iters: int = 500) -> np.ndarray:
+    """min ||a x - b|| over x >= 0 by projected gradient (a few columns; no scipy)."""
+    step = 1.0 / max(np.linalg.norm(a, 2) ** 2, 1e-12)
+    x = np.zeros(a.shape[1])
+    for _ in range(iters):
+        x = np.maximum(x - step * (a.T @ (a @ x - b)), 0.0)
+    return x
+
+
 class BaselineMotion(MotionModel):
     """Viseme shapes + loudness gate + critically damped smoothing + idle (module doc)."""
 
@@ -110,6 +144,13 @@ class BaselineMotion(MotionModel):
         self.styles = {
             n: np.eye(self.style_dim, dtype=np.float32)[i] for i, n in enumerate(STYLE_NAMES)
         }
+
+    has_style_encoder = True  # a projection onto the presets (module doc), not learned
+
+    def extract_style(self, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        """A style clip -> the mix of presets nearest to it (module doc)."""
+        motion = style_clip(expr, pose)
+        return project_on_presets(motion[:, :N_EXPR])
 
     def init_state(self, batch: int) -> State:
         idle = init_idle(batch)
