@@ -95,7 +95,8 @@ async def test_an_overloaded_worker_skips_late_frames_and_keeps_the_clock(monkey
     assert [m.index for m in frames] == list(range(len(frames)))  # every frame's audio
     stats = session.stats
     assert stats.skipped_video > 0 and sum(m.video is not None for m in frames) > 5
-    assert sum(m.video is None for m in frames) == stats.skipped_video + stats.dropped_video
+    # (the counts also cover frames made but not read yet)
+    assert 0 < sum(m.video is None for m in frames) <= stats.skipped_video + stats.dropped_video
     # without skipping, 55 ms renders would leave it ~20 frames behind after 1.5 s
     assert behind < 8
 
