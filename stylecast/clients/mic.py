@@ -2,7 +2,7 @@
 camera (pyvirtualcam) and the speakers. Video-call apps then see the avatar as a camera.
 
 The microphone is cut into speech segments by the same loudness gate the server uses for
-WebRTC (server/speech_gate.py), so the avatar idles between sentences and each sentence
+WebRTC (engine/speech_gate.py), so the avatar idles between sentences and each sentence
 gets its own playout anchor. pyvirtualcam needs a camera device: v4l2loopback on Linux
 (`sudo modprobe v4l2loopback`), OBS Studio's virtual camera on Windows and macOS.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from stylecast.clients.stream_client import Audio, StreamClient, Video
 from stylecast.engine.errors import BackendError
-from stylecast.server.speech_gate import SpeechGate
+from stylecast.engine.speech_gate import SpeechGate
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """WebRTC (aiortc, the `[webrtc]` extra): `POST /v1/webrtc/offer` -> answer.
 
 The browser's microphone (any audio track) goes in: cut into segments by a loudness gate
-(server/speech_gate.py) and pushed to a session. The avatar's video and audio come out as
+(engine/speech_gate.py) and pushed to a session. The avatar's video and audio come out as
 two tracks fed by ONE pump reading the session: frame t's picture (pts 3000 t at 90 kHz)
 and its 1600 samples (pts 1600 t at 48 kHz) are handed to both tracks at the same moment,
 so the RTCP sender reports of both map the same instant to the same media time and the
@@ -42,9 +42,9 @@ from pydantic import BaseModel, Field
 
 from stylecast.engine.errors import CapacityError, InputError
 from stylecast.engine.session import PLAYBACK_FINISHED, Session
+from stylecast.engine.speech_gate import SpeechGate
 from stylecast.server import protocol as p
 from stylecast.server.app import Access, ApiError
-from stylecast.server.speech_gate import SpeechGate
 from stylecast.server.state import ServerState
 
 log = logging.getLogger(__name__)
