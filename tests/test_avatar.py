@@ -171,7 +171,9 @@ def test_strongly_turned_head(default):
     from stylecast.engine.render import Renderer
 
     pose = np.zeros(6, np.float32)
-    pose[1] = np.radians(65)  # MediaPipe reads ~45 degrees
+    # MediaPipe reads ~35 degrees (the renderer flattens the face's sides; from ~65 degrees
+    # on it finds no face at all).
+    pose[1] = np.radians(60)
     with Renderer(default) as r:
         turned = r.render(np.zeros(52, np.float32), pose)
     with pytest.raises(InputError, match="turned too far"):

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from stylecast.engine.avatar import Avatar
-from stylecast.engine.avatar_parts import build_eyes, build_mouth, build_ring
+from stylecast.engine.avatar_mouth import build_mouth
+from stylecast.engine.avatar_parts import build_eyes, build_ring
 from stylecast.engine.errors import InputError, NoFaceError
 from stylecast.engine.landmarks import FaceLandmarks, check_image, detect_faces
 from stylecast.engine.rig import FaceRig, fit_rest_pose

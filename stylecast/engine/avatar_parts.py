@@ -1,7 +1,7 @@
 """The parts of an avatar bundle besides the face rig, made at build time from the aligned
-portrait: the frame mesh around the face (hair, ears, neck, background), the eyeballs
-(an atlas of the two eyes with the lids painted out) and the mouth interior (teeth, tongue,
-cavity colour). All geometry is in the canonical head frame; see docs/avatar.md.
+portrait: the frame mesh around the face (hair, ears, neck, background) and the eyeballs
+(an atlas of the two eyes with the lids painted out); the mouth interior is in
+avatar_mouth.py. All geometry is in the canonical head frame; see docs/avatar.md.
 """
 
 from __future__ import annotations
@@ -233,81 +233,3 @@ def _paint_eyeball(patch: np.ndarray, loop_xy: np.ndarray, c_iris: np.ndarray, r
     vis = cv2.GaussianBlur(visible.astype(np.float32), (5, 5), 0)[..., None]
     out = vis * out + (1 - vis) * fill
     return np.clip(out, 0, 255).astype(np.uint8)
-
-
-# ---------------------------------------------------------------------------- mouth
-
-
-TEETH_COUNT = 10  # teeth across the visible arch
-TOOTH_COLOR = np.array([0.9, 0.86, 0.77])
-LOWER_GAPS = 1000.0  # added to the lower teeth's tooth coordinate: fainter gaps (shader)
-GUM_COLOR = np.array([0.75, 0.42, 0.42])
-TONGUE_COLOR = np.array([0.78, 0.4, 0.43])
-
-
-def build_mouth(rig: FaceRig, light: float) -> tuple[MeshPart, MeshPart, MeshPart, np.ndarray]:
-    """Upper teeth, lower teeth, tongue (canonical, neutral jaw) and the cavity colours.
-
-    light: the portrait's brightness (1 = well lit), scales every colour.
-    """
-    v = rig.neutral.astype(np.float64)
-    iu, il = rig.groups["lips_inner_upper"], rig.groups["lips_inner_lower"]
-    inner = rig.groups["lips_inner"]
-    mid_x = 0.5 * (v[inner, 0].min() + v[inner, 0].max())
-    # Where the lips meet at the middle of the mouth (a smile curves the line upwards).
-    centre_u = iu[np.argmin(np.abs(v[iu, 0] - mid_x))]
-    centre_l = il[np.argmin(np.abs(v[il, 0] - mid_x))]
-    lip_y = float(0.5 * (v[centre_u, 1] + v[centre_l, 1]))
-    z_front = float(max(v[centre_u, 2], v[centre_l, 2])) + 0.06  # just behind the lips
-    half = 0.4  # half span of the front teeth, inter-ocular units (~25 mm)
-
-    def arch(top, bottom, z0, color_top, shade_sides: float, lift: float, gaps: float = 0.0):
-        k = 2 * TEETH_COUNT
-        u = np.linspace(-1, 1, k + 1)
-        x = mid_x + half * np.sin(u * np.pi / 2.2) / np.sin(np.pi / 2.2)
-        z = z0 + 0.3 * u**2
-        verts, attrib = [], []
-        for yy, col in ((top, color_top), (bottom, TOOTH_COLOR)):
-            for i in range(k + 1):
-                s = light * (1 - shade_sides * abs(u[i]) ** 1.5)
-                verts.append((x[i], yy - lift * u[i] ** 2, z[i]))
-                tooth = np.sign(u[i]) * abs(u[i]) ** 1.3  # wider teeth at the front
-                attrib.append((*(np.asarray(col) * s), gaps + (tooth + 1) * TEETH_COUNT / 2))
-        tris = []
-        for i in range(k):
-            a0, a1, b0, b1 = i, i + 1, k + 1 + i, k + 2 + i
-            tris += [(a0, a1, b1), (a0, b1, b0)]
-        return MeshPart(
-            np.array(verts, np.float32), np.array(tris, np.int32), np.array(attrib, np.float32)
-        )
-
-    upper = arch(lip_y - 0.16, lip_y + 0.085, z_front, TOOTH_COLOR * 0.8, 0.55, 0.06)
-    lower_top, lower_bottom = lip_y - 0.05, lip_y + 0.16
-    lower = arch(lower_bottom, lower_top, z_front + 0.05, TOOTH_COLOR * 0.7, 0.6, 0.04, LOWER_GAPS)
-    # Tongue: a dome lying behind the lower teeth, its tip towards the lips.
-    nx, nz = 9, 7
-    xs = np.linspace(-1, 1, nx)
-    zs = np.linspace(0, 1, nz)
-    verts, attrib = [], []
-    for zt in zs:
-        for xt in xs:
-            width = 0.27 * (0.3 + 0.7 * np.sqrt(min(1.0, 2.5 * zt)))  # rounded tip
-            y = lip_y + 0.13 - 0.06 * (1 - xt**2) * (0.3 + 0.7 * np.sqrt(zt))
-            # The tip is rounded seen from above: its sides lie further back.
-            verts.append(
-                (mid_x + xt * width, y + 0.05 * zt, z_front + 0.08 + 0.55 * zt + 0.035 * xt**2)
-            )
-            groove = 1 - 0.15 * np.exp(-((xt / 0.2) ** 2))  # the median groove
-            s = 0.8 * light * (1 - 0.6 * zt) * (1 - 0.35 * xt**2) * groove
-            attrib.append((*(TONGUE_COLOR * s), -1.0))
-    tris = []
-    for j in range(nz - 1):
-        for i in range(nx - 1):
-            a0, a1 = j * nx + i, j * nx + i + 1
-            b0, b1 = a0 + nx, a1 + nx
-            tris += [(a0, a1, b1), (a0, b1, b0)]
-    tongue = MeshPart(
-        np.array(verts, np.float32), np.array(tris, np.int32), np.array(attrib, np.float32)
-    )
-    cavity = np.array([[0.24, 0.075, 0.075], [0.04, 0.015, 0.015]]) * light
-    return upper, lower, tongue, cavity.astype(np.float32)
