@@ -6,6 +6,10 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
+
+from stylecast.cli.serve import add_motion_argument
+
 log = logging.getLogger(__name__)
 
 
@@ -57,6 +61,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("input", type=Path, metavar="INPUT", help=".npz or .csv motion")
     convert.add_argument("-o", "--output", type=Path, required=True, help=".npz or .csv")
     convert.set_defaults(func=run_convert)
+
+    audio = sub.add_parser(
+        "from-audio",
+        help="speech -> a motion file through the engine's motion model (no torch)",
+        description="Run SPEECH through the live front end and a motion backend's streaming "
+        "step, frame by frame as a session does, and write the motion aligned with the "
+        "audio (frame t shows [t/30, (t+1)/30) s): ARKit-52 + pose at 30 FPS, for 3D "
+        "avatars (.csv opens in Live Link Face tools).",
+        epilog="examples: stylecast motion from-audio hello.wav --style happy -o hello.csv; "
+        "stylecast motion from-audio hello.wav --motion onnx-cpu --style me.npz -o m.npz",
+    )
+    audio.add_argument("audio", type=Path, metavar="SPEECH", help="audio file (any ffmpeg format)")
+    audio.add_argument("-o", "--output", type=Path, required=True, help=".npz or .csv to write")
+    audio.add_argument(
+        "--style",
+        default="neutral",
+        metavar="STYLE",
+        help="a preset of the motion model (happy), a mix (happy:0.7,sad:0.3), or a style "
+        "clip (.npz / .csv motion file) read by the model's style encoder (default: neutral)",
+    )
+    add_motion_argument(audio)
+    audio.add_argument("--seed", type=int, default=0, help="the session's seed (idle, pose)")
+    audio.set_defaults(func=run_from_audio)
 
     script = sub.add_parser(
         "script",
@@ -115,6 +142,53 @@ def _frame_size(path: Path) -> int:
     if path.is_dir():
         return read_image(image_folder_frames(path)[0]).shape[1]
     return probe(path).width
+
+
+def style_code(model, style: str) -> np.ndarray:
+    """--style: a preset, a mix "a:0.7,b:0.3", or a motion file -> the model's code."""
+    from stylecast.engine.errors import InputError
+    from stylecast.engine.motion import SUFFIXES, load_motion
+
+    if Path(style).suffix.lower() in SUFFIXES:
+        clip = load_motion(Path(style))
+        return model.extract_style(clip.expr, clip.pose)
+    weights: dict[str, float] = {}
+    for part in style.split(","):
+        name, _, w = part.strip().partition(":")
+        try:
+            weight = float(w) if w else 1.0
+        except ValueError:
+            raise InputError(f"style {style!r}: weight {w!r} is not a number") from None
+        if not np.isfinite(weight) or weight <= 0:
+            raise InputError(f"style {style!r}: weights must be > 0, got {weight}")
+        weights[name] = weights.get(name, 0.0) + weight
+    total = sum(weights.values())
+    return sum(model.style_code(n) * np.float32(w / total) for n, w in weights.items())
+
+
+def run_from_audio(args: argparse.Namespace) -> int:
+    from stylecast.engine.audio import features_for_audio
+    from stylecast.engine.backends import check_spec, load_backend
+    from stylecast.engine.errors import InputError
+    from stylecast.engine.motion import SUFFIXES, Motion, save_motion
+    from stylecast.engine.motion_backend import motion_for_features
+    from stylecast.engine.video import load_audio
+
+    if args.output.suffix.lower() not in SUFFIXES:
+        raise InputError(f"{args.output}: the output must be one of {SUFFIXES}")
+    if not args.audio.is_file():
+        raise InputError(f"{args.audio}: no such audio file")
+    check_spec(args.motion_spec)
+    model = load_backend(args.motion_spec)
+    code = style_code(model, args.style)
+    features = features_for_audio(load_audio(args.audio))
+    expr, pose = motion_for_features(model, features, code, args.seed)
+    motion = Motion(expr, pose)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    save_motion(args.output, motion)
+    print(f"wrote {args.output}: {motion.frames} frames, {motion.duration:.2f} s at 30 FPS "
+          f"({model.name}, style {args.style})")  # fmt: skip
+    return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:
