@@ -66,6 +66,8 @@ def test_every_system_gets_every_metric_and_references_exclude_the_utterance():
     assert (
         "pose_jerk" not in rows["expression only"] and "emotion_acc_expr" in rows["expression only"]
     )
+    assert gt["lip_movement"] == 1.0 and np.isfinite(gt["lip_loudness_r_late15"])
+    assert rows["StyleTalk"]["lip_movement"] > 0.0  # untrained, but its mouth moves
     table = ev.markdown_table(result, {"SAAS retrained without HyperStyle": "not trained"})
     assert len(table.splitlines()) == 2 + 6 + 1 and "no style encoder" in table
     assert "pose not trained" in table
@@ -95,3 +97,51 @@ def test_card_section_is_replaced_in_place(tmp_path):
     fresh = tmp_path / "fresh.md"
     ev.write_card_section(fresh, "t")
     assert "<!-- eval:begin -->\nt\n<!-- eval:end -->" in fresh.read_text()
+
+
+def test_references_come_from_the_whole_pool_and_never_from_the_utterance():
+    rng = np.random.default_rng(0)
+    pool = [_utterance(i, rng) for i in range(12)]  # style_id = i % 4
+    utts = pool[::6]  # a subsample: indices 0 and 6, style 0 and 2
+    refs, kinds = ev.reference_indices(utts, pool)
+    for u, r in zip(utts, refs, strict=True):
+        assert pool[r].index != u.index and pool[r].style_id == u.style_id
+    assert kinds["same style"] == 2
+    alone = [_utterance(0, rng)]
+    with pytest.raises(ev.InputError):
+        ev.reference_indices(alone)
+
+
+def test_style_accuracy_is_fitted_on_pool_clips_outside_the_scored_fold():
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(4), 10)
+    feats = rng.normal(size=(40, 6)) + 8.0 * np.eye(6)[labels]  # separable classes
+    ids = np.arange(40)
+    assert ev.style_accuracy(feats, labels, ids, feats, labels, ids) == 1.0
+    noise = rng.normal(size=(40, 6))  # "generated" motion that carries no style
+    assert ev.style_accuracy(noise, labels, ids, feats, labels, ids) < 0.6
+    # a subsample scored against the whole pool: clips of every class stay in the fit set
+    some = ids % 5 == 0
+    assert ev.style_accuracy(feats[some], labels[some], ids[some], feats, labels, ids) == 1.0
+
+
+def test_mean_face_is_a_still_reference():
+    rng = np.random.default_rng(2)
+    u = _utterance(0, rng)
+    face = ev.MeanFace(np.full(52, 0.1, np.float32), np.zeros(6, np.float32))
+    expr, pose = face.generate(u, face.code(u.motion), 0)
+    assert expr.shape == (u.frames, 52) and pose.shape == (u.frames, 6)
+    assert float(np.ptp(expr, axis=0).max()) == 0.0
+    result = ev.evaluate([u, _utterance(1, rng)], [face], load_avatar("default").rig)
+    row = result["rows"][face.name]
+    assert row["lip_movement"] < 1e-5 and np.isnan(row["lip_loudness_r"])
+    assert "lips still" in ev.markdown_table(result)
+
+
+def test_labelled_checkpoints_are_checked(tmp_path):
+    with pytest.raises(ev.InputError, match="LABEL=CHECKPOINT_DIR"):
+        ev.parse_labelled(["no-equals-sign"], "--ablation")
+    with pytest.raises(ev.InputError, match=r"no model\.safetensors"):
+        ev.parse_labelled([f"x={tmp_path}"], "--system")
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    assert ev.parse_labelled([f" SAAS mel ={tmp_path}"], "--system") == [("SAAS mel", tmp_path)]

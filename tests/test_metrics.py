@@ -74,3 +74,29 @@ def test_nearest_neighbour_retrieval_and_step_sizes():
     assert M.nearest_neighbour_accuracy(codes, np.array([0, 1, 0, 1, 2])) == (0, 4)
     path = np.linspace(0, 1, 5)[:, None] * np.ones((5, 3))
     np.testing.assert_allclose(M.step_sizes(path), 0.25)
+
+
+def test_lagged_correlation_finds_the_shift():
+    rng = np.random.default_rng(2)
+    y = np.convolve(rng.normal(size=200), np.ones(5) / 5, mode="same")
+    r = M.lagged_correlations(np.roll(y, 4), y, 10)  # x follows y 4 frames late
+    assert len(r) == 21 and int(np.nanargmax(r)) - 10 == 4 and r[14] > 0.99
+    assert np.isnan(M.lagged_correlations(np.ones(200), y, 3)).all()
+    with pytest.raises(ValueError):
+        M.lagged_correlations(y[:50], y, 3)
+
+
+def test_lip_sync_offset_needs_no_judge(rig):
+    """A mouth that opens while the speech is loud is in sync; shifted, the lag shows it."""
+    rng = np.random.default_rng(3)
+    frames = 150
+    syllables = (np.sin(np.arange(frames) / 2.5) > 0.2) & (rng.random(frames) > 0.1)
+    loud = np.where(syllables, -20.0, -80.0)  # floored at -60 inside
+    expr = np.zeros((frames, 52), np.float32)
+    expr[:, INDEX["jawOpen"]] = np.convolve(syllables * 0.5, np.ones(3) / 3, mode="same")
+    r, lag = M.lip_sync_offset(M.lip_opening(expr, rig), loud)
+    assert r > 0.8 and lag == 0
+    r_late, lag_late = M.lip_sync_offset(M.lip_opening(np.roll(expr, 6, axis=0), rig), loud)
+    assert lag_late == 6 and r_late < r - 0.3
+    still = np.zeros((frames, 52), np.float32)
+    assert all(np.isnan(M.lip_sync_offset(M.lip_opening(still, rig), loud)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 
 from stylecast.engine.errors import BackendError, InputError
@@ -36,10 +37,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="expression-only SAAS retrained without HyperStyle (training/ablation.py)",
     )
     p.add_argument(
+        "--ablation",
+        action="append",
+        metavar="LABEL=DIR",
+        help="an expression-only retrained ablation checkpoint shown as row LABEL (repeatable)",
+    )
+    p.add_argument(
+        "--system",
+        action="append",
+        metavar="LABEL=DIR",
+        help="a further full StyleTalk or SAAS checkpoint shown as row LABEL, e.g. the other "
+        "front end (repeatable)",
+    )
+    p.add_argument(
         "--sync", metavar="RUN", help="StyleTalk run folder whose sync/last scores lip sync"
     )
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N utterances")
+    p.add_argument("--limit", type=int, default=None, help="evaluate at most N utterances")
+    p.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        metavar="K",
+        help="evaluate every K-th utterance of the split (an even subsample; default: all)",
+    )
     p.add_argument("--samples", type=int, default=3, help="pose samples per utterance")
+    p.add_argument(
+        "--diversity-utts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="draw the pose samples for diversity on the first N utterances only (default: all)",
+    )
+    p.add_argument(
+        "--no-mean-face", action="store_true", help="skip the static mean-face reference row"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-knockouts", action="store_true", help="skip the SAAS knock-out rows")
     p.add_argument("--out", required=True, type=Path, help="folder for results.json + figure")
@@ -61,23 +92,36 @@ def _eval(args: argparse.Namespace) -> int:
         raise InputError(f"--limit must be >= 2, got {args.limit}")
     if args.samples < 1:
         raise InputError(f"--samples must be >= 1, got {args.samples}")
+    if args.every < 1:
+        raise InputError(f"--every must be >= 1, got {args.every}")
+    if args.diversity_utts is not None and args.diversity_utts < 1:
+        raise InputError(f"--diversity-utts must be >= 1, got {args.diversity_utts}")
     torch.set_num_threads(max(args.threads, 1))
+    started = time.perf_counter()
+    extra = ev.parse_labelled(args.system, "--system")
+    ablations = ev.parse_labelled(args.ablation, "--ablation")
     args.out.mkdir(parents=True, exist_ok=True)
-    utts = ev.load_split(args.corpus, args.split, args.limit)
+    utts, pool = ev.load_eval_set(args.corpus, args.split, args.limit, args.every)
     if len(utts) < 2:
         raise InputError(f"{args.corpus} {args.split}: {len(utts)} utterances, need >= 2")
-    systems = ev.load_systems(
-        args.saas, args.styletalk, not args.no_knockouts, args.saas_no_hyperstyle
-    )
+    log.info("%d of the %d utterances of %s %s loaded in %.0f s", len(utts), len(pool),
+             args.corpus, args.split, time.perf_counter() - started)  # fmt: skip
+    systems = ev.load_systems(args.saas, args.styletalk, not args.no_knockouts,
+                              args.saas_no_hyperstyle, extra, ablations)  # fmt: skip
+    if not args.no_mean_face:
+        systems.insert(1, ev.MeanFace.from_corpus(args.corpus))
     sync = ev.load_sync_discriminator(args.sync) if args.sync else None
     rig = load_avatar("default").rig
-    results = ev.evaluate(utts, systems, rig, sync, args.samples, args.seed)
+    results = ev.evaluate(utts, systems, rig, sync, args.samples, args.seed, args.diversity_utts,
+                          pool)  # fmt: skip
     results["split"] = args.split
-    learned = [s for s in systems if not isinstance(s, ev.Baseline)]
+    results["every"] = args.every
+    learned = [s for s in systems if isinstance(s, (ev.StyleTalkSystem, ev.SAASSystem))]
     if learned:
         study = ev.interpolation_study(utts, learned[:2] if len(learned) > 1 else learned)
         results["interpolation"] = study
         ev.plot_interpolation(study, args.out / "style-interpolation.png")
+    results["wall_seconds"] = time.perf_counter() - started
     ev.save_json(results, args.out / "results.json")
     table = ev.markdown_table(results)
     print(table)

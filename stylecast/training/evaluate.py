@@ -1,19 +1,23 @@
 """`stylecast eval`: every motion system on a corpus split (by default the test split:
 unseen performers 40-47 and unseen voices), side by side.
 
-Systems: the ground truth itself (a reference row), the rule-based viseme baseline driven
-the way the engine drives it (recognized phonemes + prosody from the audio, neutral style),
-StyleTalk, SAAS, and two SAAS knock-outs of a trained model (HyperStyle offsets set to 0;
-style code pooled from the extractor's tokens before the codebook). Each learned model
-gets its style code from a *reference clip*: another utterance of the same style
-(performer x emotion x intensity) where the split has one, else of the same performer and
-emotion; never the utterance being generated.
+Systems: the ground truth itself and a face that does not move (the training clips' mean
+expression and pose) as reference rows, the rule-based viseme baseline driven the way the
+engine drives it (recognized phonemes + prosody from the audio, neutral style), StyleTalk,
+SAAS, two SAAS knock-outs of a trained model (HyperStyle offsets set to 0; style code pooled
+from the extractor's tokens before the codebook), retrained ablations (expression only) and
+any further checkpoints (e.g. the other front end). Each learned model gets its style code
+from a *reference clip*: another utterance of the same style (performer x emotion x
+intensity) where the split has one, else of the same performer and emotion; never the
+utterance being generated.
 
-Metrics (training/metrics.py): M-LVD, F-LVD, the lip-sync discriminator's confidence,
-bilabial closure rate; emotion and performer accuracy of classifiers trained on the
-split's ground-truth motion (2-fold: trained on one half's ground truth, applied to the
-other half's generated motion); style-code retrieval; pose diversity across samples,
-jerk, and correlation of head speed with loudness; and a style-code interpolation figure.
+Metrics (training/metrics.py): M-LVD, F-LVD, lip sync without a learned judge (correlation
+of the lip gap with loudness, and the lag at which it peaks), how much the lips move
+relative to the truth, the lip-sync discriminator's confidence, bilabial closure rate;
+emotion and performer accuracy of classifiers trained on the split's ground-truth motion
+(2-fold: trained on one half's ground truth, applied to the other half's generated
+motion); style-code retrieval; pose diversity across samples, jerk, and correlation of
+head speed with loudness; and a style-code interpolation figure.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +79,25 @@ class EvalUtterance:
         return np.concatenate([self.expr, self.pose], axis=1).astype(np.float32)
 
 
+@dataclass
+class StyleClip:
+    """A split utterance's motion and style labels only: the pool that style references,
+    code retrieval and the style classifiers draw from (the whole split, even when only a
+    subsample is generated)."""
+
+    index: int
+    expr: np.ndarray
+    pose: np.ndarray
+    style_id: int
+    performer: int
+    emotion: str
+    intensity: int
+
+    @property
+    def motion(self) -> np.ndarray:
+        return np.concatenate([self.expr, self.pose], axis=1).astype(np.float32)
+
+
 def frame_prosody(audio: np.ndarray, frames: int) -> np.ndarray:
     """(S,) float32 16 kHz -> (frames, 3): the engine's per-frame prosody windows."""
     starts = prosody_centre(np.arange(frames)) - PROSODY_WINDOW // 2  # may be < 0
@@ -82,12 +106,27 @@ def frame_prosody(audio: np.ndarray, frames: int) -> np.ndarray:
     return prosody(x[starts[:, None] + pad + np.arange(PROSODY_WINDOW)])
 
 
-def load_split(root: str | Path, split: str = "test", limit: int | None = None) -> list:
-    """The split's utterances (the first `limit` in corpus order when given)."""
-    out = []
-    for u in CorpusReader(root, split):
-        if limit is not None and len(out) >= limit:
-            break
+def load_split(
+    root: str | Path, split: str = "test", limit: int | None = None, every: int = 1
+) -> list:
+    """The split's utterances: every `every`-th in corpus order (an even subsample that
+    keeps every performer and emotion), at most `limit` of them."""
+    return load_eval_set(root, split, limit, every)[0]
+
+
+def load_eval_set(
+    root: str | Path, split: str = "test", limit: int | None = None, every: int = 1
+) -> tuple[list[EvalUtterance], list[StyleClip]]:
+    """(the utterances to generate: as load_split, the style pool: every utterance of the
+    split as a StyleClip)."""
+    if every < 1:
+        raise InputError(f"every must be >= 1, got {every}")
+    out, pool = [], []
+    for k, u in enumerate(CorpusReader(root, split)):
+        pool.append(StyleClip(u.index, u.expr, u.pose, u.style_id, u.performer, u.emotion,
+                              u.intensity))  # fmt: skip
+        if (limit is not None and len(out) >= limit) or k % every:
+            continue
         n = u.n_frames
         out.append(
             EvalUtterance(
@@ -104,13 +143,15 @@ def load_split(root: str | Path, split: str = "test", limit: int | None = None) 
                 intensity=u.intensity,
             )
         )
-    return out
+    return out, pool
 
 
-def reference_indices(utts: list[EvalUtterance]) -> tuple[list[int], dict[str, int]]:
-    """For each utterance, another one of its style, else of the same performer and
-    emotion, else of the same emotion, else any other, chosen deterministically; and
-    how many fell in each case. Never the utterance itself (its own motion is the answer)."""
+def reference_indices(utts: list, pool: list | None = None) -> tuple[list[int], dict[str, int]]:
+    """For each utterance, the position in `pool` (default: utts) of another clip of its
+    style, else of the same performer and emotion, else of the same emotion, else any
+    other, chosen deterministically from the utterance's index; and how many fell in each
+    case. Never the utterance itself (its own motion is the answer)."""
+    pool = utts if pool is None else pool
     tiers = (
         ("same style", lambda u, v: v.style_id == u.style_id),
         (
@@ -121,15 +162,15 @@ def reference_indices(utts: list[EvalUtterance]) -> tuple[list[int], dict[str, i
         ("another clip", lambda u, v: True),
     )
     refs, kinds = [], {name: 0 for name, _ in tiers}
-    for i, u in enumerate(utts):
+    for u in utts:
         for name, match in tiers:
-            pick = [j for j, v in enumerate(utts) if j != i and match(u, v)]
+            pick = [j for j, v in enumerate(pool) if v.index != u.index and match(u, v)]
             if pick:
                 kinds[name] += 1
-                refs.append(pick[(7 * i) % len(pick)])
+                refs.append(pick[(7 * u.index) % len(pick)])
                 break
         else:
-            raise InputError(f"style references need >= 2 utterances, got {len(utts)}")
+            raise InputError(f"style references need >= 2 utterances, got {len(pool)}")
     return refs, kinds
 
 
@@ -177,13 +218,47 @@ class Baseline:
         return np.stack(exprs), np.stack(poses)
 
 
+class MeanFace:
+    """A reference that does not move: every frame is the mean expression and pose of
+    training clips. What M-LVD / F-LVD give for sitting on the average mouth."""
+
+    name = "static mean face (reference)"
+    deterministic_pose = True
+
+    def __init__(self, expr: np.ndarray, pose: np.ndarray) -> None:
+        self.expr = np.asarray(expr, np.float32)
+        self.pose = np.asarray(pose, np.float32)
+
+    @classmethod
+    def from_corpus(cls, root: str | Path, split: str = "train", shards: int = 12) -> MeanFace:
+        """The mean over `shards` of the split's shards, evenly spaced (all frames of each)."""
+        reader = CorpusReader(root, split)
+        picked = reader.shards[:: max(len(reader.shards) // shards, 1)][:shards]
+        total, expr, pose = 0, 0.0, 0.0
+        for s in picked:
+            with np.load(reader.root / f"{s['name']}.npz", allow_pickle=False) as z:
+                e, p = z["expr"].astype(np.float64), z["pose"].astype(np.float64)
+            expr, pose, total = expr + e.sum(0), pose + p.sum(0), total + len(e)
+        if total == 0:
+            raise InputError(f"{root} {split}: no frames for the mean face")
+        return cls(expr / total, pose / total)
+
+    def code(self, motion: np.ndarray) -> None:
+        return None
+
+    def generate(self, u: EvalUtterance, code, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.repeat(self.expr[None], u.frames, 0), np.repeat(self.pose[None], u.frames, 0)
+
+
 class StyleTalkSystem:
     name = "StyleTalk"
     deterministic_pose = True
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, name: str | None = None, pose: bool = True) -> None:
         self.model = model.eval()
         self.cfg: StyleTalkConfig = model.cfg
+        self.name = name or self.name
+        self.has_pose = pose
 
     @torch.no_grad()
     def code(self, motion: np.ndarray) -> np.ndarray:
@@ -314,18 +389,29 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float = 1e-2
     return predict
 
 
-def style_accuracy(true_feats: np.ndarray, gen_feats: np.ndarray, labels: np.ndarray) -> float:
-    """2-fold: a classifier fitted on one half's ground-truth features labels the other
-    half's generated features; the share it gets right."""
-    classes, y = np.unique(labels, return_inverse=True)
-    fold = np.zeros(len(y), np.int64)  # alternate within each class: both folds see it
-    for c in range(len(classes)):
+def style_accuracy(
+    gen_feats: np.ndarray,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    pool_feats: np.ndarray,
+    pool_labels: np.ndarray,
+    pool_ids: np.ndarray,
+) -> float:
+    """2-fold over the evaluated clips (alternating within each class, so both folds hold
+    every class): a classifier fitted on the ground-truth features of every pool clip
+    outside the fold (ids: corpus indices) labels the fold's generated features; the
+    share it gets right. The pool may be the evaluated clips themselves."""
+    classes = np.unique(np.concatenate([pool_labels, labels]))
+    y, pool_y = np.searchsorted(classes, labels), np.searchsorted(classes, pool_labels)
+    fold = np.zeros(len(y), np.int64)
+    for c in np.unique(y):
         members = np.flatnonzero(y == c)
         fold[members] = np.arange(len(members)) % 2
     hits = 0
     for f in (0, 1):
-        fit, test = fold != f, fold == f
-        predict = _fit_logistic(true_feats[fit], y[fit], len(classes))
+        test = fold == f
+        fit = ~np.isin(pool_ids, ids[test])
+        predict = _fit_logistic(pool_feats[fit], pool_y[fit], len(classes))
         hits += int((predict(gen_feats[test]) == y[test]).sum())
     return hits / len(y)
 
@@ -340,23 +426,56 @@ def evaluate(
     sync: tuple | None = None,
     pose_samples: int = 3,
     seed: int = 0,
+    diversity_utts: int | None = None,
+    pool: list | None = None,
 ) -> dict:
-    """Every metric for every system (plus the ground truth) -> {row name: {metric: value}}."""
-    refs, ref_kinds = reference_indices(utts)
+    """Every metric for every system (plus the ground truth) -> {row name: {metric: value}}.
+    Pose diversity draws `pose_samples` samples of the first `diversity_utts` utterances
+    (all when None); every other metric reads the first sample of every utterance.
+    pool (StyleClips, default: utts): where style references come from, whose codes the
+    retrieval columns search, and whose ground truth the style classifiers are fitted on."""
+    started = time.perf_counter()
+    pool = utts if pool is None else pool
+    refs, ref_kinds = reference_indices(utts, pool)
     closed_below = M.closed_threshold(rig)
-    emotions = np.array([u.emotion for u in utts])
-    performers = np.array([u.performer for u in utts])
-    style_ids = np.array([u.style_id for u in utts])
-    true_feats = np.stack([M.motion_features(u.expr, u.pose) for u in utts])
+    ids = np.array([u.index for u in utts])
+    pool_ids = np.array([c.index for c in pool])
+    labels = {"emotion": np.array([u.emotion for u in utts]),
+              "performer": np.array([u.performer for u in utts])}  # fmt: skip
+    pool_labels = {"emotion": np.array([c.emotion for c in pool]),
+                   "performer": np.array([c.performer for c in pool]),
+                   "style": np.array([c.style_id for c in pool])}  # fmt: skip
+    pool_feats = np.stack([M.motion_features(c.expr, c.pose) for c in pool])
+
+    def accuracies(gen_feats: np.ndarray, row: dict, pose: bool = True) -> None:
+        """emotion/performer accuracy of generated features (all, and expression only)."""
+        for key in ("emotion", "performer"):
+            for suffix, cols in (("_expr", EXPR_FEATURES), ("", slice(None))):
+                if suffix == "" and not pose:
+                    continue
+                row[f"{key}_acc{suffix}"] = style_accuracy(
+                    gen_feats[:, cols], labels[key], ids, pool_feats[:, cols],
+                    pool_labels[key], pool_ids)  # fmt: skip
+
+    true_movement = float(np.mean([M.lip_opening(u.expr, rig).std() for u in utts]))
+    n_diverse = len(utts) if diversity_utts is None else min(diversity_utts, len(utts))
     rows: dict[str, dict] = {}
 
     def lipsync(name: str, exprs: list[np.ndarray]) -> dict:
         closed = total = 0
+        sync_r, lags, movement = [], [], []
         for u, e in zip(utts, exprs, strict=True):
-            c, t = M.closure_rate(M.lip_opening(e, rig), M.bilabial_frames(u.phones, u.frames),
-                                  closed_below)  # fmt: skip
+            opening = M.lip_opening(e, rig)
+            c, t = M.closure_rate(opening, M.bilabial_frames(u.phones, u.frames), closed_below)
             closed, total = closed + c, total + t
+            r, lag = M.lip_sync_offset(opening, u.prosody[:, 0])
+            sync_r.append(r)
+            lags.append(abs(lag))
+            movement.append(opening.std())
         row = {
+            "lip_loudness_r": _nanmean(sync_r),
+            "lip_offset": _nanmean(lags),
+            "lip_movement": float(np.mean(movement)) / max(true_movement, 1e-12),
             "m_lvd_mm": float(
                 np.mean([M.mouth_lvd(e, u.expr, rig) for u, e in zip(utts, exprs, strict=True)])
             )
@@ -387,53 +506,62 @@ def evaluate(
         }
 
     gt = lipsync("ground truth", [u.expr for u in utts])
+    for k in (3, 15):  # what a mouth k frames late scores on the judge-free sync measure
+        late = lipsync("late", [np.roll(u.expr, k, axis=0) for u in utts])
+        gt[f"lip_loudness_r_late{k}"] = late["lip_loudness_r"]
+        gt[f"lip_offset_late{k}"] = late["lip_offset"]
     gt.update(pose_row([u.pose for u in utts]))
-    gt["emotion_acc"] = style_accuracy(true_feats, true_feats, emotions)
-    gt["performer_acc"] = style_accuracy(true_feats, true_feats, performers)
-    e = EXPR_FEATURES
-    gt["emotion_acc_expr"] = style_accuracy(true_feats[:, e], true_feats[:, e], emotions)
-    gt["performer_acc_expr"] = style_accuracy(true_feats[:, e], true_feats[:, e], performers)
+    accuracies(np.stack([M.motion_features(u.expr, u.pose) for u in utts]), gt)
     if sync is not None:  # what an out-of-sync mouth scores: the ground truth 15 frames late
         shifted = [np.roll(u.expr, 15, axis=0) for u in utts]
         scores = [sync_confidence(*sync, e, u) for u, e in zip(utts, shifted, strict=True)]
         gt["sync_shifted"] = float(np.nanmean(scores))
+    gt["seconds"] = time.perf_counter() - started
     rows["ground truth (reference)"] = gt
 
     for system in systems:
         log.info("evaluating %s on %d utterances", system.name, len(utts))
-        own = [system.code(u.motion) for u in utts]  # each clip's own code (retrieval)
+        t0 = time.perf_counter()
+        own = [system.code(c.motion) for c in pool]  # each pool clip's own code (retrieval)
         codes = [own[r] for r in refs]  # the reference clip's code drives generation
         exprs, poses, diversity = [], [], []
-        n_samples = 1 if system.deterministic_pose else pose_samples
+        has_pose = getattr(system, "has_pose", True)
+        n_samples = pose_samples if has_pose and not system.deterministic_pose else 1
         for i, u in enumerate(utts):
-            seeds = [seed * 100_003 + 97 * i + s for s in range(n_samples)]
+            n = n_samples if i < n_diverse else 1
+            seeds = [seed * 100_003 + 97 * u.index + s for s in range(n)]
             samples = [system.generate(u, codes[i], s) for s in seeds]
             exprs.append(samples[0][0])
             poses.append(samples[0][1])
-            diversity.append(M.pose_diversity(np.stack([p for _, p in samples])))
+            if i < n_diverse:
+                diversity.append(M.pose_diversity(np.stack([p for _, p in samples])))
         row = lipsync(system.name, exprs)
-        row["has_pose"] = getattr(system, "has_pose", True)
-        if row["has_pose"]:
+        row["has_pose"] = has_pose
+        if has_pose:
             row.update(pose_row(poses))
             row["pose_diversity"] = float(np.mean(diversity))
         gen_feats = np.stack([M.motion_features(e, p) for e, p in zip(exprs, poses, strict=True)])
-        expr_only = EXPR_FEATURES  # classifiers on expression features alone, for every row
-        row["emotion_acc_expr"] = style_accuracy(true_feats[:, expr_only],
-                                                 gen_feats[:, expr_only], emotions)  # fmt: skip
-        row["performer_acc_expr"] = style_accuracy(true_feats[:, expr_only],
-                                                   gen_feats[:, expr_only], performers)  # fmt: skip
-        if getattr(system, "has_pose", True):
-            row["emotion_acc"] = style_accuracy(true_feats, gen_feats, emotions)
-            row["performer_acc"] = style_accuracy(true_feats, gen_feats, performers)
+        accuracies(gen_feats, row, has_pose)
         if own[0] is not None:
             c = np.stack(own)
-            for key, labels in (("style", style_ids), ("emotion", emotions)):
-                hits, queries = M.nearest_neighbour_accuracy(c, labels)
+            for key in ("style", "emotion"):
+                hits, queries = M.nearest_neighbour_accuracy(c, pool_labels[key])
                 row[f"retrieval_{key}"] = hits / max(queries, 1)
                 row[f"retrieval_{key}_queries"] = queries
+        row["seconds"] = time.perf_counter() - t0
+        log.info("%s: %.0f s", system.name, row["seconds"])
         rows[system.name] = row
     return {"rows": rows, "references": ref_kinds, "utterances": len(utts),
-            "closed_below": closed_below}  # fmt: skip
+            "frames": int(sum(u.frames for u in utts)), "closed_below": closed_below,
+            "pool": len(pool), "diversity_utterances": n_diverse, "pose_samples": pose_samples,
+            "seconds": time.perf_counter() - started}  # fmt: skip
+
+
+def _nanmean(values) -> float:
+    """Mean of the finite values; nan when there are none (a mouth that never moves)."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else float("nan")
 
 
 # ---------------------------------------------------------------- interpolation
@@ -503,7 +631,10 @@ def plot_interpolation(study: dict, path: str | Path) -> None:
 COLUMNS = (
     ("m_lvd_mm", "M-LVD mm ↓", "{:.2f}"),
     ("f_lvd_mm", "F-LVD mm ↓", "{:.2f}"),
-    ("sync", "sync conf ↑", "{:.3f}"),
+    ("lip_loudness_r", "lip gap ~ loudness r ↑", "{:.2f}"),
+    ("lip_offset", "lip offset frames ↓", "{:.1f}"),
+    ("lip_movement", "lip movement × truth", "{:.2f}"),
+    ("sync", "sync D conf", "{:.3f}"),
     ("closure", "p/b/m closed ↑", "{:.0%}"),
     ("emotion_acc", "emotion acc ↑", "{:.0%}"),
     ("performer_acc", "performer acc ↑", "{:.0%}"),
@@ -520,6 +651,8 @@ WHY_EMPTY = {
     "retrieval_style": "no style encoder",
     "retrieval_emotion": "no style encoder",
     "pose_diversity": "reference",
+    "lip_loudness_r": "lips still",
+    "lip_offset": "lips still",
 }
 
 
@@ -555,29 +688,59 @@ def write_card_section(card: str | Path, body: str, tag: str = "eval") -> None:
     card.write_text(text)
 
 
+def system_for(checkpoint: str | Path, name: str | None = None, pose: bool = True):
+    """The evaluation system for a checkpoint folder, StyleTalk or SAAS by its config.
+    pose=False: an expression-only checkpoint (a retrained ablation whose pose branch was
+    never trained): its pose columns stay empty."""
+    model, cfg, _ = load_model(Path(checkpoint))
+    if isinstance(cfg, SAASConfig):
+        return SAASSystem(model, name=name, pose=pose)
+    return StyleTalkSystem(model, name=name, pose=pose)
+
+
+def parse_labelled(items: list[str] | None, flag: str) -> list[tuple[str, Path]]:
+    """["LABEL=DIR", ...] -> [(label, dir)]; a missing checkpoint is an InputError."""
+    out = []
+    for item in items or []:
+        label, sep, folder = item.partition("=")
+        if not sep or not label.strip() or not folder:
+            raise InputError(f"{flag} takes LABEL=CHECKPOINT_DIR, got {item!r}")
+        if not (Path(folder) / WEIGHTS).is_file():
+            raise InputError(f"{flag} {item!r}: no {WEIGHTS} in {folder}")
+        out.append((label.strip(), Path(folder)))
+    return out
+
+
 def load_systems(
     saas: str | None,
     styletalk: str | None,
     knockouts: bool = True,
     saas_no_hyperstyle: str | None = None,
+    extra: list[tuple[str, Path]] = (),
+    ablations: list[tuple[str, Path]] = (),
 ) -> list:
+    """Baseline, StyleTalk, SAAS (+ its knock-outs), then `extra` full systems and
+    expression-only `ablations`, each (row name, checkpoint folder)."""
     systems: list = [Baseline()]
     if styletalk:
-        model, _, _ = load_model(Path(styletalk))
-        systems.append(StyleTalkSystem(model))
+        systems.append(system_for(styletalk))
     if saas:
-        model, _, _ = load_model(Path(saas))
-        systems.append(SAASSystem(model))
-        if knockouts:
+        main = system_for(saas)
+        systems.append(main)
+        if knockouts and isinstance(main, SAASSystem):
             systems.append(
-                SAASSystem(model, codebook=False, name="SAAS, codebook skipped (knock-out)")
+                SAASSystem(main.model, codebook=False, name="SAAS, codebook skipped (knock-out)")
             )
-            systems.append(SAASSystem(without_hyperstyle(model),
+            systems.append(SAASSystem(without_hyperstyle(main.model),
                                       name="SAAS, HyperStyle Δ = 0 (knock-out)"))  # fmt: skip
     if saas_no_hyperstyle:
-        model, _, _ = load_model(Path(saas_no_hyperstyle))
-        name = "SAAS without HyperStyle (expression retrained)"
-        systems.append(SAASSystem(model, name=name, pose=False))
+        ablations = [("SAAS without HyperStyle (expression retrained)", saas_no_hyperstyle),
+                     *ablations]  # fmt: skip
+    systems += [system_for(folder, name) for name, folder in extra]
+    systems += [system_for(folder, name, pose=False) for name, folder in ablations]
+    names = [s.name for s in systems]
+    if len(set(names)) != len(names):
+        raise InputError(f"two systems share a row name: {names}")
     return systems
 
 

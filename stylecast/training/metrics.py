@@ -31,6 +31,9 @@ MOUTH_GROUPS = ("lips_inner", "lips_outer")  # M-LVD's vertices
 CLOSED_MARGIN = 0.005
 BILABIALS = ("P", "B", "M")
 N_ANGLES = 3  # pitch, yaw, roll come first in a pose row
+SYNC_MAX_LAG = 15  # frames (0.5 s) either way searched for the lips' offset from the sound
+LOUDNESS_FLOOR_DB = -60.0
+STILL_LIPS = 1e-5  # rig units (< 1 µm): a lip gap that varies less than this is not moving
 
 
 def mouth_vertices(rig) -> np.ndarray:
@@ -101,6 +104,40 @@ def closure_rate(
     return closed, len(spans)
 
 
+def lagged_correlations(x: np.ndarray, y: np.ndarray, max_lag: int) -> np.ndarray:
+    """(2 * max_lag + 1,) Pearson r of x[t + lag] with y[t] for lag = -max_lag..max_lag
+    (a positive lag: x follows y that many frames late); nan where either overlap is
+    constant or shorter than 3 frames."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"x {x.shape} and y {y.shape} differ")
+    out = np.full(2 * max_lag + 1, np.nan)
+    n = len(x)
+    for k, lag in enumerate(range(-max_lag, max_lag + 1)):
+        a = x[max(lag, 0) : n + min(lag, 0)]
+        b = y[max(-lag, 0) : n - max(lag, 0)]
+        if len(a) >= 3 and a.std() > 1e-12 and b.std() > 1e-12:
+            out[k] = np.corrcoef(a, b)[0, 1]
+    return out
+
+
+def lip_sync_offset(
+    opening: np.ndarray, loudness_db: np.ndarray, max_lag: int = SYNC_MAX_LAG
+) -> tuple[float, float]:
+    """How the lips follow the sound, with no learned judge: (r, lag). r is the Pearson
+    correlation of the inner-lip gap with the loudness (dBFS floored at -60) in the same
+    frame; lag is the shift (frames, positive = lips late) at which that correlation
+    peaks. In-sync talking has a high r at lag ~0; lips shifted by k frames peak at k.
+    (nan, nan) for a mouth that does not move or silence."""
+    if np.std(opening) < STILL_LIPS:
+        return float("nan"), float("nan")
+    loud = np.maximum(np.asarray(loudness_db, np.float64), LOUDNESS_FLOOR_DB)
+    r = lagged_correlations(opening, loud, max_lag)
+    if np.all(np.isnan(r)):
+        return float("nan"), float("nan")
+    return float(r[max_lag]), float(np.nanargmax(r) - max_lag)
+
+
 def pose_jerk(pose: np.ndarray) -> float:
     """Mean |second difference| of the head angles, rad/frame^2 (lower is smoother)."""
     if len(pose) < 3:
@@ -114,7 +151,9 @@ def head_speed(pose: np.ndarray) -> np.ndarray:
     return np.concatenate([d[:1], d]) if len(d) else np.zeros(len(pose))
 
 
-def energy_correlation(pose: np.ndarray, loudness_db: np.ndarray, floor: float = -60.0) -> float:
+def energy_correlation(
+    pose: np.ndarray, loudness_db: np.ndarray, floor: float = LOUDNESS_FLOOR_DB
+) -> float:
     """Pearson correlation of head speed with speech loudness (dBFS floored at -60); nan
     when either is constant."""
     speed = head_speed(pose)
