@@ -7,9 +7,12 @@
   chunk = the time the first frame playing its first sample leaves the iterator minus the
   time the chunk entered push_audio. p50/p95, with the per-stage costs.
 - capacity: n real-time sessions (each speaking, each with its own consumer task) for
-  --capacity-s seconds at 512 and 256 px, n = 1, 2, ... until a video frame is dropped,
-  a tick runs late, or audio underruns; admission control is lifted for the probe, and
-  separately we report how many sessions it admits.
+  --capacity-s seconds at 512 and 256 px, from n = --start-512 / --start-256 up until a
+  video frame is dropped or skipped, frames leave late, or audio underruns (down, if the
+  first level fails); admission control is lifted for the probe, and separately we report
+  how many sessions it admits. The scheduler's tick trace gives each stage's distribution
+  and the worst ticks. --compare-threads also runs the first 512 px level with one render
+  thread (the old sequential rendering) for a side-by-side figure.
 - drift: --drift-min minutes of media through an offline motion-only session (faster than
   real time), a sentence every 10 s: each segment must start on the frame the clock
   predicts, and its samples must sit at exactly 1600 * frame in the output.
@@ -36,7 +39,7 @@ from bench.report import write_section
 from stylecast.engine.baseline import BaselineMotion
 from stylecast.engine.clock import to_int16
 from stylecast.engine.face import INDEX
-from stylecast.engine.scheduler import Scheduler
+from stylecast.engine.scheduler import DEFAULT_RENDER_THREADS, Scheduler
 from stylecast.engine.session import (
     PLAYBACK_FINISHED,
     SEGMENT_STARTED,
@@ -104,6 +107,23 @@ async def pace_pushes(
             offset += pause_s[k]
 
 
+def trace_stats(scheduler: Scheduler, worst: int = 5) -> dict:
+    """Distribution of each tick stage (ms) over the scheduler's trace, and the worst ticks."""
+    trace = [t for t in scheduler.trace if t.sessions]
+    out = {}
+    for key in ("late_ms", "ingest_ms", "model_ms", "render_ms", "total_ms"):
+        v = np.array([getattr(t, key) for t in trace])
+        out[key] = (float(np.median(v)), float(np.percentile(v, 99)), float(v.max()))
+    slow = sorted(trace, key=lambda t: -(t.late_ms + t.total_ms))[:worst]
+    out["worst"] = [
+        f"tick {t.tick}: started {t.late_ms:.0f} ms late, ingest {t.ingest_ms:.1f}, model "
+        f"{t.model_ms:.1f}, render {t.render_ms:.1f}, total {t.total_ms:.1f}"
+        + (" (video skipped)" if t.skipped else "")
+        for t in sorted(slow, key=lambda t: t.tick)
+    ]
+    return out
+
+
 async def latency(seconds: float, size: int, segments: int = 8) -> dict:
     audio = speech(seconds)
     scheduler = Scheduler(BaselineMotion(), "realtime")
@@ -157,14 +177,20 @@ async def latency(seconds: float, size: int, segments: int = 8) -> dict:
         "tick": c.median(c.tick),
         "wall_drift_ms": 1000 * (lateness[-1] - statistics.median(lateness[:30])),
         "dropped": stats.dropped_video,
+        "skipped": stats.skipped_video,
         "underruns": stats.underruns,
         "rss": (rss0, rss_mb()),
         "late_ticks": scheduler.late_ticks,
+        "front_lookahead": scheduler.phoneme_lookahead if not scheduler.reads_mel else 3,
     }
 
 
-async def run_sessions(n: int, size: int, seconds: float, audio: np.ndarray) -> dict:
-    scheduler = Scheduler(BaselineMotion(), "realtime", budget=100.0)
+async def run_sessions(
+    n: int, size: int, seconds: float, audio: np.ndarray, render_threads: int | None = None
+) -> dict:
+    threads = render_threads or DEFAULT_RENDER_THREADS
+    scheduler = Scheduler(BaselineMotion(), "realtime", budget=100.0, render_threads=threads)
+    scheduler.prewarm(n)  # as a server does at start-up: joins then stall nobody
     sessions = [
         Session("default", "neutral", SessionConfig(size=size, seed=i), scheduler) for i in range(n)
     ]
@@ -192,26 +218,41 @@ async def run_sessions(n: int, size: int, seconds: float, audio: np.ndarray) -> 
     for p in pushers:
         p.cancel()
     dropped = sum(s.stats.dropped_video for s in sessions)
+    skipped = sum(s.stats.skipped_video for s in sessions)
     underruns = sum(s.stats.underruns for s in sessions)
     tick = scheduler.costs.median(scheduler.costs.tick)
     for s in sessions:
         await s.aclose()
     p99 = float(np.percentile(late, 99))
-    return {"dropped": dropped, "late_p99": p99, "late_max": float(np.max(late)),
-            "underruns": underruns, "tick": tick, "frames": sum(counts),
-            "ok": dropped == 0 and underruns == 0 and p99 < 1000 / 30}  # fmt: skip
+    return {"dropped": dropped, "skipped": skipped, "late_p99": p99,
+            "late_max": float(np.max(late)), "underruns": underruns, "tick": tick,
+            "frames": sum(counts), "threads": threads, "trace": trace_stats(scheduler),
+            "ok": dropped == skipped == underruns == 0 and p99 < 1000 / 30}  # fmt: skip
 
 
-async def capacity(size: int, seconds: float, audio: np.ndarray, max_n: int) -> tuple:
-    rows, best = [], 0
-    for n in range(1, max_n + 1):
+async def capacity(
+    size: int, seconds: float, audio: np.ndarray, start: int, max_n: int
+) -> tuple[int, list]:
+    """Up from `start` while runs pass (down while they fail): (most that passed, rows)."""
+    rows, best, n = [], 0, start
+    step = 0
+    while 1 <= n <= max_n:
         r = await run_sessions(n, size, seconds, audio)
         rows.append((n, r))
-        print(f"capacity {size}px n={n}: {r}", flush=True)
-        if not r["ok"]:
-            break
-        best = n
-    return best, rows
+        print(f"capacity {size}px n={n}: { {k: v for k, v in r.items() if k != 'trace'} }")
+        for line in r["trace"]["worst"]:
+            print("   ", line, flush=True)
+        if r["ok"]:
+            best = max(best, n)
+            if step < 0:
+                break
+            step = 1
+        else:
+            if step > 0:
+                break
+            step = -1
+        n += step
+    return best, sorted(rows, key=lambda x: x[0])
 
 
 async def admitted(size: int, max_n: int) -> tuple[int, str]:
@@ -316,6 +357,43 @@ def cpu_share(seconds: float = 2.0) -> float:
     return (time.process_time() - c) / (time.perf_counter() - w)
 
 
+CAP_COLUMNS = (
+    "size", "sessions", "render threads", "frames", "tick ms (median)", "late p99 / max, ms",
+    "dropped", "skipped", "underruns", "pass",
+)  # fmt: skip
+CMP_COLUMNS = (
+    "render threads", "tick ms (median)", "render ms per tick (median / p99)",
+    "late p99 / max, ms", "dropped", "skipped",
+)  # fmt: skip
+
+
+def table(columns: tuple[str, ...], rows: list[str]) -> str:
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
+    return "\n".join([head, *rows])
+
+
+def cmp_row(r: dict) -> str:
+    render = r["trace"]["render_ms"]
+    return (
+        f"| {r['threads']} | {r['tick']:.1f} | {render[0]:.1f} / {render[1]:.1f} | "
+        f"{r['late_p99']:.0f} / {r['late_max']:.0f} | {r['dropped']} | {r['skipped']} |"
+    )
+
+
+def stage_rows(trace: dict) -> str:
+    names = {
+        "late_ms": "tick start after its deadline",
+        "ingest_ms": "front end (what was left at the tick)",
+        "model_ms": "model step (batched)",
+        "render_ms": "render, all sessions (wall)",
+        "total_ms": "whole tick",
+    }
+    return "\n".join(
+        f"| {label} | {trace[k][0]:.1f} | {trace[k][1]:.1f} | {trace[k][2]:.1f} |"
+        for k, label in names.items()
+    )
+
+
 async def amain(args) -> None:
     uptime0 = load()
     share0 = cpu_share()
@@ -327,10 +405,8 @@ async def amain(args) -> None:
     lat = dict(runs[0])
     for key in ("p50", "p95", "max", "features", "model", "render", "tick", "wall_drift_ms"):
         lat[key] = statistics.median(r[key] for r in runs)
-    lat["chunks"] = sum(r["chunks"] for r in runs)
-    lat["dropped"] = sum(r["dropped"] for r in runs)
-    lat["underruns"] = sum(r["underruns"] for r in runs)
-    lat["late_ticks"] = sum(r["late_ticks"] for r in runs)
+    for key in ("chunks", "dropped", "skipped", "underruns", "late_ticks"):
+        lat[key] = sum(r[key] for r in runs)
     lat["rss"] = (runs[0]["rss"][0], runs[-1]["rss"][1])
     per_run = ", ".join(f"{r['p50']:.0f}/{r['p95']:.0f}" for r in runs)
     bi = await barge_in(args.barge_trials)
@@ -339,8 +415,15 @@ async def amain(args) -> None:
     print("drift", dr, flush=True)
     audio = speech(max(args.capacity_s, 10.0) + 5)
     cap = {}
+    starts = {512: args.start_512, 256: args.start_256}
     for size in (512, 256):
-        cap[size] = await capacity(size, args.capacity_s, audio, args.max_sessions)
+        cap[size] = await capacity(size, args.capacity_s, audio, starts[size], args.max_sessions)
+    compare = None
+    if args.compare_threads:
+        one = await run_sessions(args.start_512, 512, args.capacity_s, audio, render_threads=1)
+        two = next(r for n, r in cap[512][1] if n == args.start_512)
+        compare = (one, two)
+        print("one render thread:", {k: v for k, v in one.items() if k != "trace"}, flush=True)
     adm = {size: await admitted(size, args.max_sessions) for size in (512, 256)}
     uptime1 = load()
     share1 = cpu_share()
@@ -348,18 +431,34 @@ async def amain(args) -> None:
 
     bi_ms = [b[0] for b in bi]
     bi_fr = [b[1] for b in bi]
-    cap_rows = "\n".join(
-        f"| {size} | {n} | {r['frames']} | {r['tick']:.1f} | {r['late_p99']:.0f} / "
-        f"{r['late_max']:.0f} | {r['dropped']} | {r['underruns']} | {'yes' if r['ok'] else 'no'} |"
-        for size in (512, 256)
-        for n, r in cap[size][1]
-    )
+
+    def cap_row(size: int, n: int, r: dict) -> str:
+        return (
+            f"| {size} | {n} | {r['threads']} | {r['frames']} | {r['tick']:.1f} | "
+            f"{r['late_p99']:.0f} / {r['late_max']:.0f} | {r['dropped']} | {r['skipped']} | "
+            f"{r['underruns']} | {'yes' if r['ok'] else 'no'} |"
+        )
+
+    cap_rows = [cap_row(size, n, r) for size in (512, 256) for n, r in cap[size][1]]
+    top = {size: max(cap[size][1], key=lambda x: (x[1]["ok"], x[0])) for size in (512, 256)}
+    n512, r512 = top[512]
+    compare_text = ""
+    if compare:
+        one, two = compare
+        compare_text = f"""
+Side by side, {args.start_512} sessions at 512 px, the same {args.capacity_s:.0f} s run with
+one render thread (frames drawn one after the other, as before) and with {two["threads"]}:
+
+{table(CMP_COLUMNS, [cmp_row(one), cmp_row(two)])}
+"""
+    worst = "\n".join(f"- {w}" for w in r512["trace"]["worst"])
     body = f"""
 Load while measuring (the machine is shared): before `{uptime0}`; after `{uptime1}`.
 A busy Python thread got {share0:.0%} / {share1:.0%} of a core (before / after): the
 figures below were taken with roughly that much of the machine.
-Motion model: the rule-based viseme baseline (`engine/baseline.py`); the front end's
-default phoneme look-ahead (3 frames).
+Motion model: the rule-based viseme baseline (`engine/baseline.py`), which reads no
+log-mel window, so the front end skips it and decides phonemes with a look-ahead of
+{lat["front_lookahead"]} frames (as accurate as 3: section "Audio front end", "Look-ahead").
 
 ### Latency (one real-time 512 px session, 16 kHz speech in 20 ms chunks at microphone pace)
 
@@ -368,47 +467,53 @@ the iterator, {args.latency_runs} runs of {args.latency_s:.0f} s of speech ({lat
 chunks in all), each in {lat["segments"]} segments with 0.5-1.5 s pauses so that each starts
 at a different phase of the frame grid; medians over runs:
 **p50 {lat["p50"]:.0f} ms, p95 {lat["p95"]:.0f} ms** (max {lat["max"]:.0f} ms; p50/p95 of
-each run: {per_run}).
+each run: {per_run}). Target: p95 <= 150 ms.
 
 | stage | contributes |
 |---|---|
-| playout delay: 1 frame + front-end look-ahead 3 + model look-ahead 0 + jitter 10 ms \
-= {lat["delay_frames"]:.2f} frames from the first push to the segment's first frame, \
-rounded up to the frame grid | {1000 * lat["delay_frames"] / 30:.0f} ms + 0-33 ms rounding |
+| playout delay: 1 frame + front-end look-ahead {lat["front_lookahead"]} + model look-ahead 0 \
++ jitter 10 ms = {lat["delay_frames"]:.2f} frames from the first push to the segment's first \
+sample (real-time segments start between frames: no rounding to the frame grid) | \
+{1000 * lat["delay_frames"] / 30:.0f} ms |
+| where the chunk falls in its frame (the frame showing it began earlier) | -33-0 ms |
 | front end (features), per session per tick, median | {lat["features"]:.2f} ms |
 | model step (batched), median | {lat["model"]:.2f} ms |
 | render 512 px, median | {lat["render"]:.2f} ms |
 | whole tick, median | {lat["tick"]:.2f} ms |
 
 A chunk's first sample was spoken 20 ms before the chunk is pushed, so the definition
-measures from 20 ms after the sound. Frames leave at their 30 FPS deadline, so the figure is
-the playout delay plus the rounding to the frame grid (fixed per segment) minus where the
-chunk falls within its frame, plus the tick's work: the spread between p50 and p95 is
-mostly the grid phase of the segment's start.
-48 kHz input adds the resampler's ~21 ms hold-back (+1 frame of delay). Dropped video frames
-{lat["dropped"]}, underruns {lat["underruns"]}, late ticks {lat["late_ticks"]}; the media
-clock ran {lat["wall_drift_ms"]:+.1f} ms against the wall clock over a run (median; a
-negative figure is the worker falling behind when the machine starves it).
+measures from 20 ms after the sound. Frames leave at their 30 FPS deadline plus the tick's
+work. 48 kHz input adds the resampler's ~21 ms hold-back. Dropped video frames
+{lat["dropped"]}, skipped {lat["skipped"]}, underruns {lat["underruns"]}, late ticks \
+{lat["late_ticks"]}; the media clock ran {lat["wall_drift_ms"]:+.1f} ms against the wall \
+clock over a run (median; a negative figure is the worker falling behind when the machine \
+starves it).
 
-### Capacity ({args.capacity_s:.0f} s per run, not the issue's 2 minutes)
+### Capacity ({args.capacity_s:.0f} s per run)
 
 Every session speaks (20 ms chunks at microphone pace) and has its own consumer task in
-the same event loop. Admission control lifted for the probe. A run passes when no video
-frame was dropped, no audio underran, and 99% of frames left the iterator less than one
-frame (33 ms) after their deadline on the session clock (the consumer's 100 ms video
-queue absorbs the rest; on this shared machine single hiccups of other processes' making
-reach 50-100 ms even for one session, so the maximum is reported but not used).
+the same event loop; front ends made ahead (`Scheduler.prewarm`, as at server start-up).
+Admission control lifted for the probe. A run passes when no video frame was dropped
+(slow consumer) or skipped (worker behind), no audio underran, and 99% of frames left the
+iterator less than one frame (33 ms) after their deadline on the session clock.
 
-| size | sessions | frames | tick ms (median) | late p99 / max, ms | dropped | underruns | pass |
-|---|---|---|---|---|---|---|---|
-{cap_rows}
+{table(CAP_COLUMNS, cap_rows)}
 
 **Most sessions with no dropped frame, measured at this load: {cap[512][0]} at 512×512,
-{cap[256][0]} at 256×256.** One session's whole tick cost {cap[512][1][0][1]["tick"]:.1f} ms
-at 512 and {cap[256][1][0][1]["tick"]:.1f} ms at 256 here (the n = 1 rows), against the
-26.7 ms budget.
+{cap[256][0]} at 256×256.** Target: >= 4 at 512×512.
 Admission control (default budget 80% of 33.3 ms) admitted {adm[512][0]} at 512 and
 {adm[256][0]} at 256 before refusing: "{adm[512][1] or adm[256][1]}"
+{compare_text}
+Where the time goes, {n512} sessions at 512 px (every tick of the run, ms; from
+`Scheduler.trace`):
+
+| stage | median | p99 | max |
+|---|---|---|---|
+{stage_rows(r512["trace"])}
+
+Its worst ticks:
+
+{worst}
 
 ### A/V sync and drift ({dr["minutes"]:.0f} min of media, offline, {dr["speed"]:.0f}x real time)
 
@@ -443,6 +548,9 @@ def main() -> None:
     ap.add_argument("--drift-min", type=float, default=10.0)
     ap.add_argument("--barge-trials", type=int, default=10)
     ap.add_argument("--max-sessions", type=int, default=10)
+    ap.add_argument("--start-512", type=int, default=4, help="first 512 px level tried")
+    ap.add_argument("--start-256", type=int, default=6, help="first 256 px level tried")
+    ap.add_argument("--compare-threads", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
     asyncio.run(amain(args))
