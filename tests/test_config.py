@@ -11,13 +11,15 @@ from stylecast.models.config import (
 )
 
 
-def test_old_saas_config_reads_as_unbounded_hyperstyle_with_a_codebook():
+def test_old_saas_config_reads_as_before_the_bound_the_audio_norm_and_the_switch():
     data = config_to_dict(saas_config("small"))
     assert data["fields"]["expression"]["hyper_scale"] == 0.5
     del data["fields"]["expression"]["hyper_scale"]
+    del data["fields"]["expression"]["audio_norm"]
     del data["fields"]["style"]["codebook"]
     old = config_from_dict(data)
     assert old.expression.hyper_scale is None and old.style.codebook is True
+    assert old.expression.audio_norm is False
     assert config_from_dict(config_to_dict(old)) == old  # None survives the round trip
 
 

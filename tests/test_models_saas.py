@@ -232,3 +232,24 @@ def test_no_codebook_generate_equals_step_by_step():
     streamed = stream(model, x, style, frame_uniforms(u, 9, fpt))
     assert (whole.expr - streamed.expr).abs().max() < 1e-5
     assert (whole.pose - streamed.pose).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("audio_norm", [True, False])
+def test_audio_encoder_output_keeps_its_scale_when_its_weights_grow(audio_norm):
+    cfg = saas_config("tiny", "mel")
+    cfg = dataclasses.replace(
+        cfg, expression=dataclasses.replace(cfg.expression, audio_norm=audio_norm)
+    )
+    torch.manual_seed(0)
+    model = SAAS(cfg).eval()
+    x = features("mel", 2, 12)
+    with torch.no_grad():
+        before = model.audio_encoder(x)
+        model.audio_encoder.mix.weight.mul_(50.0)  # as the unnormalised 6-hour model's grew
+        model.audio_encoder.mix.bias.mul_(50.0)
+        after = model.audio_encoder(x)
+    assert float(before.abs().max()) > 0.1
+    if audio_norm:  # what the LSTM gates see does not grow with the encoder's weights
+        assert torch.allclose(after, before, atol=1e-2)  # LayerNorm's eps: not exact
+    else:
+        assert torch.allclose(after, 50.0 * before, rtol=1e-4, atol=1e-4)

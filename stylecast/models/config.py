@@ -219,6 +219,9 @@ class ExpressionConfig:
     # within [0.5 W, 1.5 W] at 0.5. None: unbounded (the checkpoints made before the bound,
     # whose offsets reached 9-19 and saturated the style LSTM).
     hyper_scale: float | None = 0.5
+    # LayerNorm on the audio encoder's output z_a. False: the checkpoints made before it,
+    # whose z_a reached |z| ~ 17 and saturated the LSTM gates (the mouth ignored the audio).
+    audio_norm: bool = True
     decoder_hidden: int = 256  # hidden width of the MLP decoder (z + style -> expression)
 
     def __post_init__(self) -> None:
@@ -448,6 +451,7 @@ def _to_plain(value: object) -> object:
 ADDED_FIELDS: dict[tuple[str, str], object] = {
     ("StyleVQConfig", "codebook"): True,
     ("ExpressionConfig", "hyper_scale"): None,
+    ("ExpressionConfig", "audio_norm"): False,
 }
 
 

@@ -122,7 +122,12 @@ class StyleExtractor(nn.Module):
 
 
 class AudioEncoder(nn.Module):
-    """Per-frame features over a +-w window -> z_a (d_audio) per frame."""
+    """Per-frame features over a +-w window -> z_a (d_audio) per frame.
+
+    z_a is layer-normalised (ExpressionConfig.audio_norm): without it the shipped 6-hour
+    model's z_a grew to a mean |z| of 17, every LSTM gate it feeds saturated, and the
+    expression no longer depended on the audio (swapping the utterance moved no weight by
+    more than 3e-4)."""
 
     def __init__(self, cfg: SAASConfig) -> None:
         super().__init__()
@@ -130,17 +135,18 @@ class AudioEncoder(nn.Module):
         d = cfg.expression.d_audio
         self.frame = FrameEncoder(cfg.content, d)
         self.mix = nn.Linear(cfg.content.window_frames * d, d)
+        self.norm = nn.LayerNorm(d) if cfg.expression.audio_norm else nn.Identity()
 
     def forward(self, features: Tensor) -> Tensor:
         """(B, T) ids or (B, T, 16, 80) log-mel -> (B, T, d_audio); ends read as padding."""
         frames = torch.relu(self.frame(pad_sequence_ends(features, self.content)))
         windows = sliding_windows(frames, self.content.window_frames)  # (B, T, W, d)
-        return torch.relu(self.mix(windows.flatten(2)))
+        return self.norm(torch.relu(self.mix(windows.flatten(2))))
 
     def encode_window(self, window: Tensor) -> Tensor:
         """(B, W, ...) input frames t-w..t+w -> (B, d_audio) for frame t."""
         frames = torch.relu(self.frame(window))  # (B, W, d)
-        return torch.relu(self.mix(frames.flatten(1)))
+        return self.norm(torch.relu(self.mix(frames.flatten(1))))
 
 
 class ExpressionState(NamedTuple):
