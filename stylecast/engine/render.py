@@ -45,6 +45,12 @@ CAVITY_INNER = 0.55  # the cavity's inner ring, as a fraction of the lip opening
 # sliver would be stretched into streaks. Limiting the slope spreads the stretch over the
 # cheek and lets the far side compress instead of folding over.
 MAX_DEPTH_SLOPE = 1.2
+# A closing upper lid is drawn with the portrait's thin band of lid above the lashes
+# stretched over the whole eye: the lashes and the crease in it make vertical streaks. As
+# the eye closes, the lid's skin fades to a blurred sample of the skin a little above it.
+LID_SKIN_UP = 0.08  # where that sample is taken: this far above the lid, inter-ocular units
+LID_SKIN_BLUR = 0.035  # its blur (Gaussian sigma), inter-ocular units
+LID_RING_SHARE = 0.5  # how much of it the ring above the lid shows (the fade upwards)
 
 _VERTEX = """
 #version 330
@@ -63,6 +69,34 @@ in vec4 v_attr;
 out vec4 f_color;
 void main() {
     f_color = vec4(texture(tex, v_attr.xy).rgb, 1.0);
+}
+"""
+_FACE_VERTEX = """
+#version 330
+in vec3 in_pos;
+in vec4 in_attr;
+in float in_lid;
+out vec4 v_attr;
+out float v_lid;
+void main() {
+    gl_Position = vec4(in_pos, 1.0);
+    v_attr = in_attr;
+    v_lid = in_lid;
+}
+"""
+_FACE = """
+#version 330
+uniform sampler2D tex;
+uniform sampler2D lid_skin;
+in vec4 v_attr;  // portrait (u, v), lid skin (u, v)
+in float v_lid;  // how much of the closing lid's skin shows here
+out vec4 f_color;
+void main() {
+    vec3 c = texture(tex, v_attr.xy).rgb;
+    if (v_lid > 0.0) {
+        c = mix(c, texture(lid_skin, v_attr.zw).rgb, v_lid);
+    }
+    f_color = vec4(c, 1.0);
 }
 """
 _COLOURED = """
@@ -190,6 +224,8 @@ class Renderer:
         attr[o + k : o + 2 * k, :3] = 0.5 * (rim + back)
         attr[o + 2 * k, :3] = back
         attr[o:, 3] = -1.0
+        self._lid_sides = self._lid_skin(attr, n_ring)
+        self._lid = np.zeros(n_frame, np.float32)
         self._attr = attr
         self._dz = _depth_relief(
             np.concatenate([self._neutral, a.ring_vertices, self._lid_neutral]),
@@ -226,6 +262,26 @@ class Renderer:
             "tongue_tip": a.tongue.triangles[(w[a.tongue.triangles, 0] > 0.45).all(1)] + offsets[4],
         }
 
+    def _lid_skin(self, attr: np.ndarray, n_ring: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Sets the lid-skin texture coordinates (attr[:, 2:4]) of the frame vertices:
+        LID_SKIN_UP above their own, except for the extra lid vertices, which sample above
+        the ring point they split to (the skin a closed lid shows). Returns, for each eye,
+        (eyeBlink index, vertices, how much each shows the lid skin when closed): the extra
+        vertices fully, the ring above them partly (the fade into the portrait)."""
+        a = self.avatar
+        edges = a.lids.edges  # (E, 2): (margin point, ring point) of each extra vertex
+        up = np.array([0.0, -LID_SKIN_UP * a.rest.scale / a.size], np.float32)
+        attr[:, 2:4] = attr[:, :2] + up
+        sides = []
+        for side, name in (("left", "eyeBlinkLeft"), ("right", "eyeBlinkRight")):
+            mine = np.isin(edges[:, 0], a.rig.groups[f"eyelid_{side}_upper"])
+            extra = 478 + n_ring + np.flatnonzero(mine)
+            ring = np.unique(edges[mine, 1])
+            attr[extra, 2:4] = a.face_uv[edges[mine, 1]] + up
+            share = np.r_[np.ones(len(extra)), np.full(len(ring), LID_RING_SHARE)]
+            sides.append((INDEX[name], np.concatenate([extra, ring]), share.astype(np.float32)))
+        return sides
+
     def _lid_triangles(self, n_ring: int) -> np.ndarray:
         """The face triangles as drawn, indexing the frame vertices: the lid vertices are
         numbered 478.. in the refinement; here they follow the ring."""
@@ -247,25 +303,39 @@ class Renderer:
         # RGBA textures: llvmpipe samples 4-byte texels much faster than 3-byte ones.
         self._tex_face = _texture(ctx, image)
         self._tex_eyes = _texture(ctx, self.avatar.eye_atlas)
+        sigma = LID_SKIN_BLUR * self.avatar.rest.scale * image.shape[0] / self.avatar.size  # texels
+        self._tex_lid = _texture(ctx, cv2.GaussianBlur(image, (0, 0), sigma))
         # What never moves (the background far from the head) is copied, not drawn.
         still = cv2.resize(self.avatar.image, (s, s), interpolation=cv2.INTER_AREA)
         self._fbo_still = ctx.framebuffer(color_attachments=[_texture(ctx, still)])
-        for t in (self._tex_face, self._tex_eyes):
+        for t in (self._tex_face, self._tex_eyes, self._tex_lid):
             t.filter = (ctx.LINEAR, ctx.LINEAR)
             t.repeat_x = t.repeat_y = False
         self._prog_tex = ctx.program(vertex_shader=_VERTEX, fragment_shader=_TEXTURED)
         self._prog_col = ctx.program(vertex_shader=_VERTEX, fragment_shader=_COLOURED)
+        self._prog_face = ctx.program(vertex_shader=_FACE_VERTEX, fragment_shader=_FACE)
+        self._prog_face["tex"].value = 0
+        self._prog_face["lid_skin"].value = 1
         self._vbo_pos = ctx.buffer(reserve=self._pos.nbytes, dynamic=True)
         self._vbo_attr = ctx.buffer(self._attr.tobytes())
+        self._vbo_lid = ctx.buffer(reserve=self._lid.nbytes, dynamic=True)
         self._vaos = {}
         for name, idx in self._indices.items():
             if name == "ring":
                 continue  # drawn from a per-frame index buffer, below
-            prog = (
-                self._prog_tex
-                if name in ("ring", "face", "eye_right", "eye_left")
-                else (self._prog_col)
-            )
+            if name == "face":
+                self._vaos[name] = ctx.vertex_array(
+                    self._prog_face,
+                    [
+                        (self._vbo_pos, "3f", "in_pos"),
+                        (self._vbo_attr, "4f", "in_attr"),
+                        (self._vbo_lid, "1f", "in_lid"),
+                    ],
+                    index_buffer=ctx.buffer(np.ascontiguousarray(idx, np.int32).tobytes()),
+                    index_element_size=4,
+                )
+                continue
+            prog = self._prog_tex if name in ("eye_right", "eye_left") else self._prog_col
             ibo = ctx.buffer(np.ascontiguousarray(idx, np.int32).tobytes())
             self._vaos[name] = ctx.vertex_array(
                 prog,
@@ -396,10 +466,14 @@ class Renderer:
         tongue_out = float(np.asarray(expr)[INDEX["tongueOut"]]) > 0.05
         ring = self._indices["ring"]
         ring = ring[self._moved[ring].any(axis=1)]
+        e = np.asarray(expr, np.float32)
+        for k, idx, share in self._lid_sides:
+            self._lid[idx] = min(max(float(e[k]), 0.0), 1.0) * share
         ctx = self._ctx
         # Several renderers may live in one thread: make this one's context current.
         with ctx:
             self._vbo_pos.write(pos.tobytes())
+            self._vbo_lid.write(self._lid.tobytes())
             self._fbo.use()
             self._fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
             ctx.copy_framebuffer(self._fbo, self._fbo_still)
@@ -415,6 +489,7 @@ class Renderer:
             self._vaos["eye_left"].render()
             ctx.enable(ctx.DEPTH_TEST)
             self._tex_face.use(0)
+            self._tex_lid.use(1)
             self._vaos["face"].render()
             if tongue_out:
                 ctx.disable(ctx.DEPTH_TEST)
