@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Ship two finished training runs as the default motion models (docs/model-card.md):
+#
+#   scripts/ship_models.sh SAAS_RUN STYLETALK_RUN [stylecast eval options ...]
+#   scripts/ship_models.sh runs/saas-20h runs/styletalk-20h --every 3 \
+#       --ablation "SAAS without HyperStyle (retrained)=runs/saas-20h-no-hyperstyle/expression/last"
+#
+# 1. copies SAAS_RUN/pose/last and STYLETALK_RUN/generator/last (model.safetensors +
+#    config.json) to $ASSETS/models/{saas,styletalk};
+# 2. exports them to ONNX in $ASSETS/onnx (scripts/export_models.sh);
+# 3. remakes the 8 emotion presets in $ASSETS/styles from the corpus's train split
+#    (`stylecast style presets`: codes are tied to the weights);
+# 4. evaluates everything on the corpus's test split (`stylecast eval`, lip sync judged
+#    also by STYLETALK_RUN's sync discriminator) into $EVAL_OUT and writes the table into
+#    $CARD's <!-- eval:begin/end --> section.
+#
+# Environment: STYLECAST_ASSETS (assets root; default: the repository's assets/; a root
+# without avatars/ gets a copy of the repository's), CORPUS (default data/corpus20h),
+# CARD (default docs/model-card.md), EVAL_OUT (default runs/eval-ship), PER_EMOTION (clips
+# averaged per preset, default 48). Try it without touching the shipped files:
+#
+#   cp docs/model-card.md /tmp/card.md
+#   STYLECAST_ASSETS=/tmp/assets CARD=/tmp/card.md EVAL_OUT=/tmp/eval \
+#       scripts/ship_models.sh runs/saas-small runs/styletalk-small-1800 --every 30
+#
+# Needs the [train] extra (torch, onnx). Writes $EVAL_OUT/ship.json: the runs, the
+# weights' sha256, each step's wall time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $# -lt 2 ]]; then
+    sed -n '2,27p' "$0" >&2
+    exit 2
+fi
+saas_run=$1 styletalk_run=$2
+shift 2
+assets=${STYLECAST_ASSETS:-assets}
+corpus=${CORPUS:-data/corpus20h}
+card=${CARD:-docs/model-card.md}
+eval_out=${EVAL_OUT:-runs/eval-ship}
+per_emotion=${PER_EMOTION:-48}
+export STYLECAST_ASSETS=$assets
+
+saas_ckpt=$saas_run/pose/last
+styletalk_ckpt=$styletalk_run/generator/last
+for ckpt in "$saas_ckpt" "$styletalk_ckpt"; do
+    for f in model.safetensors config.json; do
+        if [[ ! -f $ckpt/$f ]]; then
+            echo "ship: no $ckpt/$f (is the run finished?)" >&2
+            exit 2
+        fi
+    done
+done
+for run in "$saas_run" "$styletalk_run"; do
+    [[ -e $run/finished ]] || echo "ship: warning: $run has no 'finished' marker" >&2
+done
+[[ -d $corpus ]] || { echo "ship: no corpus $corpus" >&2; exit 2; }
+if [[ ! -d $assets/avatars ]]; then
+    mkdir -p "$assets"
+    cp -r assets/avatars "$assets/avatars"
+fi
+mkdir -p "$eval_out"
+
+seconds() { date +%s; }
+t0=$(seconds)
+for pair in "saas:$saas_ckpt" "styletalk:$styletalk_ckpt"; do
+    key=${pair%%:*} ckpt=${pair#*:}
+    mkdir -p "$assets/models/$key"
+    cp "$ckpt/model.safetensors" "$ckpt/config.json" "$assets/models/$key/"
+    echo "ship: $ckpt -> $assets/models/$key"
+done
+t1=$(seconds)
+scripts/export_models.sh
+t2=$(seconds)
+stylecast style presets --corpus "$corpus" --split train --per-emotion "$per_emotion"
+t3=$(seconds)
+stylecast eval --corpus "$corpus" --split test --saas "$assets/models/saas" \
+    --styletalk "$assets/models/styletalk" --sync "$styletalk_run" --out "$eval_out" \
+    --card "$card" "$@"
+t4=$(seconds)
+
+python - "$eval_out/ship.json" "$saas_run" "$styletalk_run" "$assets" "$corpus" \
+    "$((t1 - t0))" "$((t2 - t1))" "$((t3 - t2))" "$((t4 - t3))" "$*" <<'EOF'
+import hashlib, json, sys, time
+from pathlib import Path
+
+out, saas, styletalk, assets, corpus = sys.argv[1:6]
+copy_s, export_s, presets_s, eval_s = map(int, sys.argv[6:10])
+sha = {k: hashlib.sha256((Path(assets) / "models" / k / "model.safetensors").read_bytes())
+       .hexdigest() for k in ("saas", "styletalk")}
+record = {"shipped": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+          "runs": {"saas": saas, "styletalk": styletalk}, "assets": assets, "corpus": corpus,
+          "sha256": sha, "eval_args": sys.argv[10],
+          "seconds": {"copy": copy_s, "export": export_s, "presets": presets_s, "eval": eval_s}}
+Path(out).write_text(json.dumps(record, indent=1) + "\n")
+print(json.dumps(record["seconds"]))
+EOF
+echo "ship: done; table in $card, results in $eval_out"
