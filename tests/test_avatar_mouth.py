@@ -107,7 +107,7 @@ def test_tongue_out_is_round_not_pointed(renderer, avatar):
     out = renderer.render(e, np.zeros(6, np.float32)).astype(int)
     base = renderer.render(np.zeros(52, np.float32), np.zeros(6, np.float32)).astype(int)
     changed = np.abs(out - base).sum(2) > 40
-    reddish = (out[..., 0] > out[..., 1] + 50) & changed
+    reddish = (out[..., 0] > out[..., 1] + 50) & (out[..., 0] > out[..., 2] + 40) & changed
     lip = avatar.landmarks[avatar.rig.groups["lips_outer_lower"], :2]
     below = reddish.copy()
     below[: int(lip[:, 1].max()) - 4] = False  # the part of the tongue over the chin

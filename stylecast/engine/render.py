@@ -51,6 +51,10 @@ MAX_DEPTH_SLOPE = 1.2
 LID_SKIN_UP = 0.08  # where that sample is taken: this far above the lid, inter-ocular units
 LID_SKIN_BLUR = 0.035  # its blur (Gaussian sigma), inter-ocular units
 LID_RING_SHARE = 0.5  # how much of it the ring above the lid shows (the fade upwards)
+# The face's holes (the lips' and the lids' edges) are antialiased by a fringe: a strip
+# this many output pixels wide just inside each hole, fading from the edge's colour to
+# transparent, sampled this many portrait pixels back from the edge (on the lip or lid).
+FRINGE_PX, FRINGE_SAMPLE_PX = 1.2, 1.5
 
 _VERTEX = """
 #version 330
@@ -99,6 +103,15 @@ void main() {
     f_color = vec4(c, 1.0);
 }
 """
+_FRINGE = """
+#version 330
+uniform sampler2D tex;
+in vec4 v_attr;  // (u, v, alpha, 0)
+out vec4 f_color;
+void main() {
+    f_color = vec4(texture(tex, v_attr.xy).rgb, v_attr.z);
+}
+"""
 _COLOURED = """
 #version 330
 in vec4 v_attr;
@@ -133,6 +146,14 @@ def _depth_relief(vertices: np.ndarray, triangles: np.ndarray, slope: float) -> 
         if np.array_equal(z, before):
             break
     return (z - vertices[:, 2]).astype(np.float32)
+
+
+def _inward_normals(loop: np.ndarray) -> np.ndarray:
+    """(k, 2) unit normals of a closed polygon (k, 2) at its points, towards its inside."""
+    t = np.roll(loop, -1, axis=0) - np.roll(loop, 1, axis=0)
+    area = np.sum(loop[:, 0] * np.roll(loop[:, 1], -1) - np.roll(loop[:, 0], -1) * loop[:, 1])
+    n = np.stack([-t[:, 1], t[:, 0]], axis=1) * (1.0 if area >= 0 else -1.0)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
 
 
 def _texture(ctx, image: np.ndarray):
@@ -233,6 +254,7 @@ class Renderer:
             MAX_DEPTH_SLOPE,
         )
         self._gaze = [a.eyes[0].attrib[:, 2:3], a.eyes[1].attrib[:, 2:3]]
+        self._build_fringe()
         tz = a.tongue.vertices[:, 2]
         w = ((tz.max() - tz) / max(tz.max() - tz.min(), 1e-6))[:, None]  # 1 at the tip
         self._tongue_out = np.concatenate(
@@ -262,6 +284,41 @@ class Renderer:
             "tongue_tip": a.tongue.triangles[(w[a.tongue.triangles, 0] > 0.45).all(1)] + offsets[4],
         }
 
+    def _build_fringe(self) -> None:
+        """The fringe strips along the lips' and lids' edges: static triangles and texture
+        coordinates (the positions are made per frame by _fringe_vertices)."""
+        a, g = self.avatar, self.avatar.rig.groups
+        self._loops = [g["lips_inner"], g["eye_right"], g["eye_left"]]
+        n = sum(len(loop) for loop in self._loops)
+        self._fringe = np.zeros((2 * n, 7), np.float32)  # (x, y, z, u, v, alpha, 0)
+        tris, o = [], 0
+        for loop in self._loops:
+            k = len(loop)
+            # Sample the portrait a little back from the edge, away from the hole.
+            uv = a.face_uv[loop].astype(np.float64)
+            back = -_inward_normals(uv) * (FRINGE_SAMPLE_PX / a.size)
+            for rows in (slice(o, o + k), slice(n + o, n + o + k)):
+                self._fringe[rows, 3:5] = uv + back
+            self._fringe[o : o + k, 5] = 1.0  # opaque on the edge, clear inside
+            for i in range(k):
+                j = (i + 1) % k
+                tris += [(o + i, o + j, n + o + j), (o + i, n + o + j, n + o + i)]
+            o += k
+        self._fringe_tris = np.array(tris, np.int32)
+
+    def _fringe_vertices(self, pos: np.ndarray) -> np.ndarray:
+        """(2N, 7) fringe vertices for this frame's clip-space positions `pos`."""
+        f, n, o = self._fringe, len(self._fringe) // 2, 0
+        width = FRINGE_PX * 2.0 / self.size  # clip units
+        for loop in self._loops:
+            k = len(loop)
+            edge = pos[loop]
+            f[o : o + k, :3] = edge
+            f[n + o : n + o + k, :3] = edge
+            f[n + o : n + o + k, :2] += width * _inward_normals(edge[:, :2])
+            o += k
+        return f
+
     def _lid_skin(self, attr: np.ndarray, n_ring: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """Sets the lid-skin texture coordinates (attr[:, 2:4]) of the frame vertices:
         LID_SKIN_UP above their own, except for the extra lid vertices, which sample above
@@ -271,7 +328,8 @@ class Renderer:
         a = self.avatar
         edges = a.lids.edges  # (E, 2): (margin point, ring point) of each extra vertex
         up = np.array([0.0, -LID_SKIN_UP * a.rest.scale / a.size], np.float32)
-        attr[:, 2:4] = attr[:, :2] + up
+        n_frame = 478 + n_ring + len(edges)
+        attr[:n_frame, 2:4] = attr[:n_frame, :2] + up  # (the other parts' attributes differ)
         sides = []
         for side, name in (("left", "eyeBlinkLeft"), ("right", "eyeBlinkRight")):
             mine = np.isin(edges[:, 0], a.rig.groups[f"eyelid_{side}_upper"])
@@ -344,6 +402,15 @@ class Renderer:
                 index_element_size=4,
             )
         self._readback = bytearray(s * s * 3)
+        self._vbo_fringe = ctx.buffer(reserve=self._fringe.nbytes, dynamic=True)
+        self._prog_fringe = ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRINGE)
+        ctx.blend_func = ctx.SRC_ALPHA, ctx.ONE_MINUS_SRC_ALPHA
+        self._vaos["fringe"] = ctx.vertex_array(
+            self._prog_fringe,
+            [(self._vbo_fringe, "3f 4f", "in_pos", "in_attr")],
+            index_buffer=ctx.buffer(self._fringe_tris.tobytes()),
+            index_element_size=4,
+        )
         # The ring is drawn from a per-frame index buffer: only the triangles that moved.
         ring = self._indices["ring"]
         self._ring_ibo = ctx.buffer(reserve=max(ring.nbytes, 12), dynamic=True)
@@ -474,6 +541,7 @@ class Renderer:
         with ctx:
             self._vbo_pos.write(pos.tobytes())
             self._vbo_lid.write(self._lid.tobytes())
+            self._vbo_fringe.write(self._fringe_vertices(pos).tobytes())
             self._fbo.use()
             self._fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
             ctx.copy_framebuffer(self._fbo, self._fbo_still)
@@ -491,8 +559,11 @@ class Renderer:
             self._tex_face.use(0)
             self._tex_lid.use(1)
             self._vaos["face"].render()
+            ctx.disable(ctx.DEPTH_TEST)
+            ctx.enable(ctx.BLEND)
+            self._vaos["fringe"].render()
+            ctx.disable(ctx.BLEND)
             if tongue_out:
-                ctx.disable(ctx.DEPTH_TEST)
                 self._vaos["tongue_tip"].render()
             self._fbo.read_into(self._readback, components=3, alignment=1)
         out[...] = np.frombuffer(self._readback, np.uint8).reshape(self.size, self.size, 3)
