@@ -155,3 +155,21 @@ async def test_aclose_frees_the_render_thread():
             break
         await asyncio.sleep(0.01)
     assert threading.active_count() == before
+
+
+async def test_a_realtime_scheduler_shortens_the_gil_switch_interval():
+    import sys
+
+    from stylecast.engine.scheduler import GIL_SWITCH_S
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        scheduler = Scheduler(BaselineMotion(), "realtime")
+        session = Session(None, "neutral", SessionConfig(video=False), scheduler)
+        assert sys.getswitchinterval() == 0.005  # nothing changes until a worker runs
+        await session.start()
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_S)
+        await session.aclose()
+    finally:
+        sys.setswitchinterval(before)
