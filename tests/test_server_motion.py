@@ -113,7 +113,8 @@ def test_uploaded_clip_is_encoded_and_speaks_by_name(server, model, tmp_path):
 
     async def stream(style):
         async with StreamClient(server.ws_url) as client:
-            await client.start(style=style, outputs=("motion",))
+            ready = await client.start(style=style, outputs=("motion",))
+            assert ready["model"] == model.name
             return [m async for m in _first(client, "motion", 10)]
 
     frames = asyncio.run(stream("nodder"))

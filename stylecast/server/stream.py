@@ -203,6 +203,7 @@ class StreamConnection:
                 if "motion" in msg.outputs
                 else None,
                 latency_frames=round(session.lookahead_frames, 2),
+                model=session.model.name,
             )
         )
         self._spawn(self._pump(), "pump")
