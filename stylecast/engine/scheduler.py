@@ -65,6 +65,7 @@ COST_WINDOW = 90  # ticks of history behind each running median (3 s)
 DEFAULT_FRONT_MS_PER_S = 60.0  # front-end CPU ms per audio second before any is measured
 # (docs/benchmarks.md "Audio front end": 5.7% of a core)
 SKIP_LATE_S = FRAME_S  # a real-time tick starting this late renders no video (33.3 ms)
+RENDER_TIMEOUT_S = 10.0  # a frame not drawn by then fails the worker (a hung driver)
 SKIP_REFUSE_SHARE = 0.2  # admission refuses while this share of the last ticks skipped video
 # (sustained overload; one stall of a few hundred ms skips ~10%)
 TRACE_TICKS = 30 * 60 * 5  # ticks kept in Scheduler.trace (5 minutes)
@@ -346,7 +347,7 @@ class Scheduler:
         for i, (s, job) in enumerate(zip(sessions, jobs, strict=True)):
             rgb = None
             if job is not None:
-                rgb, ms = job.result()
+                rgb, ms = job.result(timeout=RENDER_TIMEOUT_S)
                 drawn += ms
                 c.render.setdefault(s.size, deque(maxlen=COST_WINDOW)).append(ms)
             s._finish(out.expr[i], out.pose[i], rgb, skipped=skip_video and s.renders)

@@ -1,0 +1,45 @@
+"""engine/render_worker.py: a session's renderer on its own thread."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from stylecast.engine.avatar import load_avatar
+from stylecast.engine.errors import InputError
+from stylecast.engine.face import neutral_expr, rest_pose
+from stylecast.engine.render import Renderer
+from stylecast.engine.render_worker import RenderWorker
+
+
+def test_render_worker_draws_what_the_renderer_draws():
+    avatar = load_avatar("default")
+    worker = RenderWorker(avatar, 48, threading.Semaphore(1))
+    assert worker.start().result(timeout=30) > 0  # calibration ms
+    expr, pose = neutral_expr(), rest_pose()
+    expr[0] = 1.0
+    rgb, ms = worker.submit(expr, pose).result(timeout=30)
+    with Renderer(avatar, 48) as direct:
+        np.testing.assert_array_equal(rgb, direct.render(expr, pose))
+    assert ms > 0
+    worker.close()
+    worker.close()
+
+
+def test_a_renderer_that_cannot_be_made_fails_start():
+    worker = RenderWorker(load_avatar("default"), 8, threading.Semaphore(1))  # < 16 px
+    with pytest.raises(InputError, match="out of range"):
+        worker.start().result(timeout=30)
+    worker.close()
+
+
+def test_a_failed_frame_fails_its_future_and_the_worker_goes_on():
+    worker = RenderWorker(load_avatar("default"), 32, threading.Semaphore(1))
+    worker.start().result(timeout=30)
+    with pytest.raises(InputError, match="expected expr"):
+        worker.submit(np.zeros(3, np.float32), rest_pose()).result(timeout=30)
+    rgb, _ = worker.submit(neutral_expr(), rest_pose()).result(timeout=30)
+    assert rgb.shape == (32, 32, 3)
+    worker.close()
