@@ -202,6 +202,21 @@ def test_uploads_never_unpickle_and_refuse_bad_files(server, tmp_path):
     assert not {"pickled", "nan", "huge", "empty"} & set(styles(server))
 
 
+def test_clips_that_would_unpack_huge_are_refused_before_reading(server, tmp_path):
+    buf = io.BytesIO()  # 83 MB of zeros that zip to ~80 KB
+    np.savez_compressed(buf, fps=30, names=np.array(load_motion_names()),
+                        expr=np.zeros((200_000, 52)), pose=np.zeros((200_000, 6)))  # fmt: skip
+    assert len(buf.getvalue()) < MAX_BYTES
+    r = upload(server, "bomb", buf.getvalue())
+    assert r.status_code == 422 and "unpacks to" in r.text, r.text
+    # a Live Link CSV whose two rows are five hours apart (it would resample to 540k frames)
+    save_motion(tmp_path / "two.csv", scripted_motion(2 / 30))
+    lines = (tmp_path / "two.csv").read_text().splitlines()
+    lines[-1] = "05:00:00:00.000" + lines[-1][lines[-1].index(",") :]
+    r = upload(server, "hours", "\n".join(lines).encode(), "text/csv")
+    assert r.status_code == 400 and "a style clip of 18000 s;" in r.text, r.text
+
+
 def load_motion_names() -> list[str]:
     from stylecast.engine.face import ARKIT_NAMES
 

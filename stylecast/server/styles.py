@@ -21,11 +21,13 @@ event loop.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,8 +35,9 @@ from typing import Any
 import numpy as np
 
 from stylecast.engine.avatar import Avatar
-from stylecast.engine.errors import InputError
+from stylecast.engine.errors import FormatError, InputError
 from stylecast.engine.face import FPS
+from stylecast.engine.livelink import parse_timecode
 from stylecast.engine.motion import Motion, load_motion, save_motion
 from stylecast.engine.motion_backend import MotionModel
 from stylecast.paths import assets_dir
@@ -50,6 +53,7 @@ VIDEO_TYPES = {  # Content-Type of a style video -> the suffix it is stored unde
     "video/x-matroska": ".mkv",
 }
 MOTION_TYPES = {"application/x-npz": ".npz", "text/csv": ".csv"}
+MAX_NPZ_EXPANDED = 32 * 1024 * 1024  # bytes a motion .npz may hold unpacked (60 s: ~0.4 MB)
 
 
 class StyleLibrary:
@@ -162,6 +166,8 @@ class StyleLibrary:
             )
         if not data:
             raise InputError("the style upload is empty")
+        if source == "motion":
+            self._check_before_reading(data, suffix)
         with tempfile.TemporaryDirectory(prefix="stylecast-upload-") as tmp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
@@ -196,6 +202,51 @@ class StyleLibrary:
     def _check_free(self, name: str) -> None:
         if name in self.presets or name in self.records():
             raise ConflictError(f"a style named {name!r} exists; choose another name")
+
+    def _check_before_reading(self, data: bytes, suffix: str) -> None:
+        """Refuse a motion file that would unpack or resample to far more than a clip may
+        hold (a zip bomb, a tiny fps, timecodes hours apart) before it is read whole."""
+        too_long = self.max_style_seconds + 1.0
+        if suffix == ".csv":
+            lines = [ln for ln in data.decode("utf-8-sig", "replace").splitlines() if ln.strip()]
+            header = [c.strip() for c in lines[0].split(",")] if lines else []
+            if len(lines) < 3 or "Timecode" not in header:
+                return  # too short to be long; the reader names what is wrong
+            col = header.index("Timecode")
+            try:
+                first, last = (parse_timecode(ln.split(",")[col]) for ln in (lines[1], lines[-1]))
+            except (ValueError, IndexError):
+                return
+            seconds = last[0] - first[0]
+        else:
+            try:
+                with zipfile.ZipFile(io.BytesIO(data)) as z:
+                    unpacked = sum(i.file_size for i in z.infolist())
+                    if unpacked > MAX_NPZ_EXPANDED:
+                        raise FormatError(
+                            f"the motion upload unpacks to {unpacked} bytes; a style clip "
+                            f"needs far less (at most {MAX_NPZ_EXPANDED})"
+                        )
+                    with z.open("expr.npy") as f:
+                        major, _ = np.lib.format.read_magic(f)
+                        read = {1: np.lib.format.read_array_header_1_0}.get(
+                            major, np.lib.format.read_array_header_2_0
+                        )
+                        frames = read(f)[0][0]
+                    with z.open("fps.npy") as f:
+                        fps = float(np.lib.format.read_array(f, allow_pickle=False))
+            except FormatError:
+                raise
+            except (zipfile.BadZipFile, KeyError, ValueError, IndexError, TypeError, OSError):
+                return  # not what it claims: the reader says how
+            if not fps > 0:
+                return
+            seconds = frames / fps
+        if seconds > too_long:
+            raise InputError(
+                f"a style clip of {seconds:.0f} s; accepted: {MIN_STYLE_S:.0f} to "
+                f"{self.max_style_seconds:.0f} s"
+            )
 
     def _check_length(self, motion: Motion) -> None:
         seconds = motion.duration
