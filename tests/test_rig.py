@@ -124,6 +124,10 @@ def test_jaw_opens_and_mouth_close_closes(rig):
     closed = rig.deform(_expr(jawOpen=1.0, mouthClose=1.0))
     assert abs(closed[14, 1] - closed[13, 1]) < 0.01  # lips meet again
     assert closed[152, 1] - n[152, 1] > 0.2  # with the jaw still open
+    # All along, corners included: every lip point back where it rests (a corner left
+    # half open showed a dark slit at each end of closed lips).
+    lips = group(rig, "lips_inner", "lips_outer")
+    assert np.abs(closed[lips] - n[lips]).max() < 0.005
 
 
 def test_named_motions(rig):

@@ -27,15 +27,16 @@ def jaw_mouth_shapes(f: FaceMeasures) -> dict[str, np.ndarray]:
 
     for n in ("jawOpen", "jawForward", "jawLeft", "jawRight"):
         out[n] = jaw(n)
-    # mouthClose: with the jaw open, the lips close: the lower lip's red part comes back up
-    # to where it rests (rigidly), the skin between it and the chin stretches.
+    # mouthClose: with the jaw open, the lips close: the lips (the corners included) come
+    # back to where they rest, exactly undoing jawOpen there (jawOpen already carries each
+    # point's jaw weight), and the skin between them and the chin stretches.
     d_open = out["jawOpen"]
     ol_all = f.g["lips_outer_lower"]
     below = v[:478, 1] - np.interp(v[:478, 0], *sorted_by_x(v, ol_all))
-    t = np.clip((below - 0.02) / 0.3, 0.0, 1.0)
+    t = np.clip((below - 0.02) / 0.5, 0.0, 1.0)
     lateral = np.abs(v[:478, 0] - f.mouth_x) / (0.5 * f.mouth_w)
     side = np.clip((1.6 - lateral) / 0.6, 0.0, 1.0)
-    mask = (1 - t * t * (3 - 2 * t)) * side * f.jaw_weight
+    mask = (1 - t * t * (3 - 2 * t)) * side
     out["mouthClose"] = -d_open * mask[:, None]
 
     upper, lower_l = f.upper_lip, f.lower_lip
