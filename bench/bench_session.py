@@ -255,6 +255,39 @@ async def capacity(
     return best, sorted(rows, key=lambda x: x[0])
 
 
+async def lateness(session: Session, late: list[float]) -> None:
+    """Read a session's frames, noting how long after its deadline each left (ms)."""
+    scheduler = session.scheduler
+    async for m in session:
+        due = scheduler._t0 + (session._first_tick + m.index) / 30
+        late.append(1000 * (time.monotonic() - due))
+
+
+async def join_stall(size: int, prewarm: bool, trials: int = 3) -> list[float]:
+    """Worst lateness (ms) of a live session's frames while another session joins (its
+    front end made ahead, or on the spot), one figure per trial."""
+    out = []
+    for trial in range(trials):
+        scheduler = Scheduler(BaselineMotion(), "realtime", budget=100.0)
+        if prewarm:
+            scheduler.prewarm(2)
+        live = Session("default", "neutral", SessionConfig(size=size), scheduler)
+        await live.start()
+        late: list[float] = []
+
+        task = asyncio.create_task(lateness(live, late))
+        await asyncio.sleep(1.0)
+        late.clear()
+        other = Session("default", "neutral", SessionConfig(size=size, seed=trial), scheduler)
+        await other.start()
+        await asyncio.sleep(1.0)
+        await other.aclose()
+        await live.aclose()
+        await task
+        out.append(max(late))
+    return out
+
+
 async def admitted(size: int, max_n: int) -> tuple[int, str]:
     """How many sessions admission control lets in (default budget), and its message."""
     scheduler = Scheduler(BaselineMotion(), "realtime")
@@ -424,6 +457,8 @@ async def amain(args) -> None:
         two = next(r for n, r in cap[512][1] if n == args.start_512)
         compare = (one, two)
         print("one render thread:", {k: v for k, v in one.items() if k != "trace"}, flush=True)
+    joins = {warm: await join_stall(512, warm) for warm in (False, True)}
+    print("join stalls", joins, flush=True)
     adm = {size: await admitted(size, args.max_sessions) for size in (512, 256)}
     uptime1 = load()
     share1 = cpu_share()
@@ -504,6 +539,12 @@ iterator less than one frame (33 ms) after their deadline on the session clock.
 Admission control (default budget 80% of 33.3 ms) admitted {adm[512][0]} at 512 and
 {adm[256][0]} at 256 before refusing: "{adm[512][1] or adm[256][1]}"
 {compare_text}
+A session joining while another (512 px) is live: the live one's latest frame during the
+join left {statistics.median(joins[False]):.0f} ms after its deadline when the joiner's
+front end was made on the spot (pocketsphinx loads its models holding the GIL), and
+{statistics.median(joins[True]):.0f} ms with front ends made ahead (medians of
+{len(joins[True])} trials; the renderer is made on the joiner's own thread either way).
+
 Where the time goes, {n512} sessions at 512 px (every tick of the run, ms; from
 `Scheduler.trace`):
 
