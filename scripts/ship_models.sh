@@ -12,7 +12,8 @@
 #    (`stylecast style presets`: codes are tied to the weights);
 # 4. evaluates everything on the corpus's test split (`stylecast eval`, lip sync judged
 #    also by STYLETALK_RUN's sync discriminator) into $EVAL_OUT and writes the table into
-#    $CARD's <!-- eval:begin/end --> section.
+#    $CARD's <!-- eval:begin/end --> section (its interpolation figure goes to
+#    figures/style-interpolation.png beside the card).
 #
 # Environment: STYLECAST_ASSETS (assets root; default: the repository's assets/; a root
 # without avatars/ gets a copy of the repository's), CORPUS (default data/corpus20h),
@@ -29,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ $# -lt 2 ]]; then
-    sed -n '2,27p' "$0" >&2
+    sed -n '2,28p' "$0" >&2
     exit 2
 fi
 saas_run=$1 styletalk_run=$2
@@ -78,9 +79,13 @@ stylecast eval --corpus "$corpus" --split test --saas "$assets/models/saas" \
     --styletalk "$assets/models/styletalk" --sync "$styletalk_run" --out "$eval_out" \
     --card "$card" "$@"
 t4=$(seconds)
+if [[ -f $eval_out/style-interpolation.png ]]; then
+    mkdir -p "$(dirname "$card")/figures"
+    cp "$eval_out/style-interpolation.png" "$(dirname "$card")/figures/style-interpolation.png"
+fi
 
 python - "$eval_out/ship.json" "$saas_run" "$styletalk_run" "$assets" "$corpus" \
-    "$((t1 - t0))" "$((t2 - t1))" "$((t3 - t2))" "$((t4 - t3))" "$*" <<'EOF'
+    "$((t1 - t0))" "$((t2 - t1))" "$((t3 - t2))" "$((t4 - t3))" "$*" "$(uptime)" <<'EOF'
 import hashlib, json, sys, time
 from pathlib import Path
 
@@ -90,7 +95,7 @@ sha = {k: hashlib.sha256((Path(assets) / "models" / k / "model.safetensors").rea
        .hexdigest() for k in ("saas", "styletalk")}
 record = {"shipped": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
           "runs": {"saas": saas, "styletalk": styletalk}, "assets": assets, "corpus": corpus,
-          "sha256": sha, "eval_args": sys.argv[10],
+          "sha256": sha, "eval_args": sys.argv[10], "uptime_after": sys.argv[11].strip(),
           "seconds": {"copy": copy_s, "export": export_s, "presets": presets_s, "eval": eval_s}}
 Path(out).write_text(json.dumps(record, indent=1) + "\n")
 print(json.dumps(record["seconds"]))
