@@ -1,11 +1,14 @@
 """Render the rig's contact sheet: every ARKit blendshape at weight 1 on an avatar.
 
     python scripts/contact_sheet.py [--avatar default] [-o docs/rig-contact-sheet.png]
-    python scripts/contact_sheet.py --poses -o /tmp/poses.png   # pose extremes instead
+    python scripts/contact_sheet.py --poses -o docs/yaw-pitch-sheet.jpg
+    python scripts/contact_sheet.py --closeups -o docs/render-closeups.png
 
 Each tile is the face region of a 512 px render by stylecast.engine.render, labelled with
 the shape's name. mouthClose is shown with jawOpen = 1 as well (alone it has nothing to
-close). The first tile is the neutral face (all weights 0).
+close). The first tile is the neutral face (all weights 0). --poses: whole frames over a
+grid of yaw -25..25 deg by pitch -15..15 deg (and roll, and turns while talking);
+--closeups: the mouth and the eyes magnified (jaw, bilabial closure, tongue, blinks).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from stylecast.engine.render import Renderer
 
 TILE = 200  # tile side, pixels
 COLUMNS = 8
+POSE_TILE = 256  # whole 512 px frames, halved
+CLOSEUP_TILE = 340  # the mouth magnified 2x, the eyes 1.4x
 
 
 def face_box(avatar, margin: float = 0.15) -> tuple[int, int, int]:
@@ -33,23 +38,25 @@ def face_box(avatar, margin: float = 0.15) -> tuple[int, int, int]:
     return max(x0, 0), max(y0, 0), side
 
 
-def tile(frame: np.ndarray, box: tuple[int, int, int], label: str) -> np.ndarray:
+def tile(frame: np.ndarray, box: tuple[int, int, int], label: str, size: int = TILE) -> np.ndarray:
     x0, y0, side = box
     crop = np.ascontiguousarray(frame[y0 : y0 + side, x0 : x0 + side])
-    t = cv2.resize(crop, (TILE, TILE), interpolation=cv2.INTER_AREA)
-    cv2.rectangle(t, (0, TILE - 20), (TILE, TILE), (0, 0, 0), -1)
+    interp = cv2.INTER_AREA if size <= side else cv2.INTER_CUBIC
+    t = cv2.resize(crop, (size, size), interpolation=interp)
+    cv2.rectangle(t, (0, size - 20), (size, size), (0, 0, 0), -1)
     cv2.putText(
-        t, label, (4, TILE - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA
+        t, label, (4, size - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA
     )
     return t
 
 
-def sheet(tiles: list[np.ndarray]) -> np.ndarray:
-    rows = -(-len(tiles) // COLUMNS)
-    out = np.full((rows * TILE, COLUMNS * TILE, 3), 40, np.uint8)
+def sheet(tiles: list[np.ndarray], columns: int = COLUMNS) -> np.ndarray:
+    rows = -(-len(tiles) // columns)
+    n = tiles[0].shape[0]
+    out = np.full((rows * n, columns * n, 3), 40, np.uint8)
     for i, t in enumerate(tiles):
-        r, c = divmod(i, COLUMNS)
-        out[r * TILE : (r + 1) * TILE, c * TILE : (c + 1) * TILE] = t
+        r, c = divmod(i, columns)
+        out[r * n : (r + 1) * n, c * n : (c + 1) * n] = t
     return out
 
 
@@ -67,42 +74,94 @@ def shape_tiles(renderer: Renderer, box) -> list[np.ndarray]:
     return tiles
 
 
+def _pose(pitch: float = 0.0, yaw: float = 0.0, roll: float = 0.0) -> np.ndarray:
+    p = np.zeros(6, np.float32)
+    p[:3] = np.radians([pitch, yaw, roll])
+    return p
+
+
+def _expr(**weights: float) -> np.ndarray:
+    e = np.zeros(N_EXPR, np.float32)
+    for name, w in weights.items():
+        e[INDEX[name]] = w
+    return e
+
+
 def pose_tiles(renderer: Renderer) -> list[np.ndarray]:
+    """Rows of pitch -15, 0, +15 by yaw -25..25, then roll and turns while talking."""
     full = (0, 0, renderer.size)
     tiles = []
-    talk = np.zeros(N_EXPR, np.float32)
-    talk[INDEX["jawOpen"]] = 0.5
-    for label, pose in (
-        ("rest", (0, 0, 0)),
-        ("yaw +25", (0, 25, 0)),
-        ("yaw -25", (0, -25, 0)),
-        ("pitch +15", (15, 0, 0)),
-        ("pitch -15", (-15, 0, 0)),
-        ("roll +15", (0, 0, 15)),
-        ("yaw+25 pitch-15", (-15, 25, 0)),
-        ("yaw-25 jaw .5", (0, -25, 0)),
+    for pitch in (-15, 0, 15):
+        for yaw in (-25, -12, 0, 12, 25):
+            label = f"yaw {yaw:+d} pitch {pitch:+d}"
+            frame = renderer.render(_expr(), _pose(pitch, yaw))
+            tiles.append(tile(frame, full, label, POSE_TILE))
+    talk = _expr(jawOpen=0.5)
+    for label, e, p in (
+        ("roll -15", _expr(), _pose(roll=-15)),
+        ("roll +15", _expr(), _pose(roll=15)),
+        ("yaw -25 jaw .5", talk, _pose(yaw=-25)),
+        ("yaw +25 pitch -15 jaw .5", talk, _pose(-15, 25)),
+        ("yaw -25 blink", _expr(eyeBlinkLeft=1, eyeBlinkRight=1), _pose(yaw=-25)),
     ):
-        p = np.zeros(6, np.float32)
-        p[:3] = np.radians(pose)
-        e = talk if "jaw" in label else np.zeros(N_EXPR, np.float32)
-        tiles.append(tile(renderer.render(e, p), full, label))
+        tiles.append(tile(renderer.render(e, p), full, label, POSE_TILE))
     return tiles
+
+
+def closeup_tiles(renderer: Renderer) -> list[np.ndarray]:
+    """The mouth and the eyes magnified: the interior, closures and blinks."""
+    a = renderer.avatar
+    s = renderer.size / a.size
+    iod = a.rest.scale * s
+    mouth = a.landmarks[[13, 14], :2].mean(0) * s
+    eye = a.landmarks[[468, 473], :2].mean(0) * s
+    boxes = {  # (x0, y0, side) in render pixels
+        "mouth": (*(mouth - [0.7 * iod, 0.55 * iod]).astype(int), int(1.4 * iod)),
+        "eyes": (*(eye - [1.0 * iod, 0.75 * iod]).astype(int), int(2.0 * iod)),
+    }
+    shots = [
+        ("mouth", "jaw .25", _expr(jawOpen=0.25)),
+        ("mouth", "jaw .5", _expr(jawOpen=0.5)),
+        ("mouth", "jaw 1", _expr(jawOpen=1)),
+        ("mouth", "jaw .3 + close .3 (b/m/p)", _expr(jawOpen=0.3, mouthClose=0.3)),
+        ("mouth", "jaw .6 tongueOut .6", _expr(jawOpen=0.6, tongueOut=0.6)),
+        ("mouth", "tongueOut", _expr(tongueOut=1)),
+        ("mouth", "funnel + jaw .4", _expr(mouthFunnel=1, jawOpen=0.4)),
+        ("mouth", "smile + jaw .4", _expr(mouthSmileLeft=1, mouthSmileRight=1, jawOpen=0.4)),
+        ("eyes", "eyes open", _expr()),
+        ("eyes", "blink .5", _expr(eyeBlinkLeft=0.5, eyeBlinkRight=0.5)),
+        ("eyes", "blink 1", _expr(eyeBlinkLeft=1, eyeBlinkRight=1)),
+        ("eyes", "look left", _expr(eyeLookOutLeft=1, eyeLookInRight=1)),
+    ]
+    return [
+        tile(renderer.render(e, _pose()), boxes[where], label, CLOSEUP_TILE)
+        for where, label, e in shots
+    ]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--avatar", default="default")
     ap.add_argument("-o", "--output", default="docs/rig-contact-sheet.png")
-    ap.add_argument("--poses", action="store_true", help="pose extremes instead of shapes")
+    what = ap.add_mutually_exclusive_group()
+    what.add_argument("--poses", action="store_true", help="a yaw x pitch grid instead")
+    what.add_argument("--closeups", action="store_true", help="mouth and eyes magnified")
     args = ap.parse_args()
     avatar = load_avatar(args.avatar)
     with Renderer(avatar, size=512) as renderer:
         box = face_box(avatar)
-        tiles = pose_tiles(renderer) if args.poses else shape_tiles(renderer, box)
-    out = sheet(tiles)
+        if args.poses:
+            tiles, columns = pose_tiles(renderer), 5
+        elif args.closeups:
+            tiles, columns = closeup_tiles(renderer), 4
+        else:
+            tiles, columns = shape_tiles(renderer, box), COLUMNS
+    out = sheet(tiles, columns)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    # Highest PNG compression: the sheet is committed, keep it around 1 MB.
-    cv2.imwrite(args.output, cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    # The sheets are committed: highest PNG compression, or a good JPEG (by the suffix).
+    jpeg = Path(args.output).suffix.lower() in (".jpg", ".jpeg")
+    params = [cv2.IMWRITE_JPEG_QUALITY, 92] if jpeg else [cv2.IMWRITE_PNG_COMPRESSION, 9]
+    cv2.imwrite(args.output, cv2.cvtColor(out, cv2.COLOR_RGB2BGR), params)
     print(f"wrote {args.output} ({len(tiles)} tiles)")
 
 

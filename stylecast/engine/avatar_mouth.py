@@ -108,7 +108,7 @@ def _arch(
         narrow = 1 - 0.15 * (1 - tt) ** 3 - round_ * np.clip((tt - 0.75) / 0.25, 0, 1) ** 2.5
         uu = uc + half_u * ss * narrow
         if tooth == CANINE:
-            edge = 1 - 0.22 * np.abs(ss)
+            edge = 1 - 0.15 * np.abs(ss)
         else:
             edge = 1 - 0.06 * ss**2 - (0.04 if tooth == 1 else 0.0)  # laterals a bit shorter
         neck = 0.12 * ss**2  # the neck's arch: higher in the middle
@@ -147,7 +147,8 @@ def _tongue(mid_x: float, lip_y: float, z_front: float, light: float) -> MeshPar
         # A half-disc seen from above: the tip's sides lie further back.
         half = width * np.sqrt(max(0.0, 1 - (max(0.0, tip - zt) / tip) ** 2)) + 0.02
         for xt in xs:
-            dome = 0.07 * (1 - xt**2) * (0.4 + 0.6 * np.sqrt(zt))  # higher in the middle
+            # Higher in the middle, except at the very tip (a notch when it hangs out).
+            dome = 0.07 * (1 - xt**2) * (0.4 + 0.6 * np.sqrt(zt)) * min(1.0, 2 * zt / tip)
             groove = 0.012 * np.exp(-((xt / 0.18) ** 2)) * min(1.0, zt / tip)  # median groove
             y = lip_y + 0.14 - dome + groove + 0.05 * zt
             verts.append((mid_x + xt * half, y, z_front + 0.09 + 0.55 * zt))
@@ -179,9 +180,9 @@ def build_mouth(rig: FaceRig, light: float) -> tuple[MeshPart, MeshPart, MeshPar
     z_front = float(max(v[centre_u, 2], v[centre_l, 2])) + 0.06  # just behind the lips
     # Upper edges just below the lips' meeting line, lower ones behind and above them (a
     # normal overbite); the arches span about 25 mm either side of the middle.
-    upper = _arch(UPPER_TEETH, _Arch(mid_x, 0.4, z_front, 0.06), lip_y + 0.085, 1, light, 1.0, 0.2)
+    upper = _arch(UPPER_TEETH, _Arch(mid_x, 0.4, z_front, 0.06), lip_y + 0.085, 1, light, 1.0, 0.12)
     lower = _arch(
-        LOWER_TEETH, _Arch(mid_x, 0.36, z_front + 0.05, 0.04), lip_y - 0.05, -1, light, 0.9, 0.06
+        LOWER_TEETH, _Arch(mid_x, 0.4, z_front + 0.05, 0.04), lip_y - 0.05, -1, light, 0.9, 0.06
     )
     tongue = _tongue(mid_x, lip_y, z_front, light)
     return upper, lower, tongue, (CAVITY_COLOR * light).astype(np.float32)
