@@ -507,9 +507,10 @@ def evaluate(
 
     gt = lipsync("ground truth", [u.expr for u in utts])
     for k in (3, 15):  # what a mouth k frames late scores on the judge-free sync measure
-        late = lipsync("late", [np.roll(u.expr, k, axis=0) for u in utts])
-        gt[f"lip_loudness_r_late{k}"] = late["lip_loudness_r"]
-        gt[f"lip_offset_late{k}"] = late["lip_offset"]
+        late = [M.lip_sync_offset(M.lip_opening(np.roll(u.expr, k, axis=0), rig), u.prosody[:, 0])
+                for u in utts]  # fmt: skip
+        gt[f"lip_loudness_r_late{k}"] = _nanmean([r for r, _ in late])
+        gt[f"lip_offset_late{k}"] = _nanmean([abs(lag) for _, lag in late])
     gt.update(pose_row([u.pose for u in utts]))
     accuracies(np.stack([M.motion_features(u.expr, u.pose) for u in utts]), gt)
     if sync is not None:  # what an out-of-sync mouth scores: the ground truth 15 frames late
