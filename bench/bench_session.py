@@ -291,6 +291,7 @@ async def join_stall(size: int, prewarm: bool, trials: int = 3) -> list[float]:
 async def admitted(size: int, max_n: int) -> tuple[int, str]:
     """How many sessions admission control lets in (default budget), and its message."""
     scheduler = Scheduler(BaselineMotion(), "realtime")
+    scheduler.prewarm(max_n)  # as a server does at start-up
     sessions, reason = [], ""
     try:
         for i in range(max_n):
