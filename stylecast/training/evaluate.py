@@ -470,11 +470,12 @@ def evaluate(
             closed, total = closed + c, total + t
             r, lag = M.lip_sync_offset(opening, u.prosody[:, 0])
             sync_r.append(r)
-            lags.append(abs(lag))
+            lags.append(lag)
             movement.append(opening.std())
         row = {
             "lip_loudness_r": _nanmean(sync_r),
-            "lip_offset": _nanmean(lags),
+            "lip_offset": _nanmean(np.abs(lags)),
+            "lip_lag_signed": _nanmean(lags),  # > 0: the lips late on average
             "lip_movement": float(np.mean(movement)) / max(true_movement, 1e-12),
             "m_lvd_mm": float(
                 np.mean([M.mouth_lvd(e, u.expr, rig) for u, e in zip(utts, exprs, strict=True)])
