@@ -106,6 +106,28 @@ def test_closed_lid_is_smooth_skin_not_streaks(renderer, avatar, side):
     assert np.abs(np.diff(lid, axis=1)).mean() < 2.5
 
 
+def test_edge_fringe_is_as_wide_as_asked_on_open_holes_and_gone_on_closed_ones(renderer):
+    def widths(e):
+        f = renderer._fringe_vertices(renderer.vertices(e, pose()))
+        n = len(f) // 2
+        return np.linalg.norm(f[n:, :2] - f[:n, :2], axis=1) * (renderer.size / 2)  # px
+
+    loops = renderer._loops
+    eyes = loops.loop > 0  # lips first, then the eyes
+    open_mouth = widths(expr(jawOpen=0.5))
+    assert np.allclose(open_mouth, 1.2, atol=1e-3)  # FRINGE_PX on every edge
+    closed = widths(expr(eyeBlinkLeft=1.0, eyeBlinkRight=1.0))
+    assert np.allclose(closed[eyes], 0.0)  # closed lids: nothing to fade into
+    assert np.allclose(closed[~eyes], widths(expr())[~eyes])  # the lips as they were
+    # The inside is the side the portrait says, not whatever a closing loop's area says.
+    f = renderer._fringe_vertices(renderer.vertices(expr(jawOpen=0.5), pose()))
+    n = len(f) // 2
+    lips = slice(0, int(np.sum(~eyes)))
+    centre = f[:n][lips, :2].mean(0)
+    inward = np.sum((f[n:][lips, :2] - f[:n][lips, :2]) * (centre - f[:n][lips, :2]), axis=1)
+    assert (inward > 0).mean() >= 0.85  # all but at the sharp corners
+
+
 def test_head_turn_moves_the_face_not_the_background(renderer, avatar):
     neutral = renderer.render(expr(), pose())
     for p in (pose(yaw=25), pose(yaw=-25), pose(pitch=15), pose(pitch=-15), pose(roll=10)):

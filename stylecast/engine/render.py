@@ -51,10 +51,13 @@ MAX_DEPTH_SLOPE = 1.2
 LID_SKIN_UP = 0.08  # where that sample is taken: this far above the lid, inter-ocular units
 LID_SKIN_BLUR = 0.035  # its blur (Gaussian sigma), inter-ocular units
 LID_RING_SHARE = 0.5  # how much of it the ring above the lid shows (the fade upwards)
+LID_MIN = 0.01  # below this much lid skin (eyes open) the lid pass is skipped
 # The face's holes (the lips' and the lids' edges) are antialiased by a fringe: a strip
 # this many output pixels wide just inside each hole, fading from the edge's colour to
 # transparent, sampled this many portrait pixels back from the edge (on the lip or lid).
 FRINGE_PX, FRINGE_SAMPLE_PX = 1.2, 1.5
+FRINGE_OPEN = 0.03  # the fringe narrows to nothing as a hole closes below this much of its
+# area in the portrait (closed lips and lids have no inside to fade into)
 
 _VERTEX = """
 #version 330
@@ -75,32 +78,27 @@ void main() {
     f_color = vec4(texture(tex, v_attr.xy).rgb, 1.0);
 }
 """
-_FACE_VERTEX = """
+_LID_VERTEX = """
 #version 330
 in vec3 in_pos;
 in vec4 in_attr;
 in float in_lid;
-out vec4 v_attr;
+out vec2 v_uv;
 out float v_lid;
 void main() {
     gl_Position = vec4(in_pos, 1.0);
-    v_attr = in_attr;
-    v_lid = in_lid;
+    v_uv = in_attr.zw;  // where the lid skin is sampled
+    v_lid = in_lid;  // how much of it shows here
 }
 """
-_FACE = """
+_LID = """
 #version 330
-uniform sampler2D tex;
 uniform sampler2D lid_skin;
-in vec4 v_attr;  // portrait (u, v), lid skin (u, v)
-in float v_lid;  // how much of the closing lid's skin shows here
+in vec2 v_uv;
+in float v_lid;
 out vec4 f_color;
 void main() {
-    vec3 c = texture(tex, v_attr.xy).rgb;
-    if (v_lid > 0.0) {
-        c = mix(c, texture(lid_skin, v_attr.zw).rgb, v_lid);
-    }
-    f_color = vec4(c, 1.0);
+    f_color = vec4(texture(lid_skin, v_uv).rgb, v_lid);
 }
 """
 _FRINGE = """
@@ -148,12 +146,38 @@ def _depth_relief(vertices: np.ndarray, triangles: np.ndarray, slope: float) -> 
     return (z - vertices[:, 2]).astype(np.float32)
 
 
-def _inward_normals(loop: np.ndarray) -> np.ndarray:
-    """(k, 2) unit normals of a closed polygon (k, 2) at its points, towards its inside."""
-    t = np.roll(loop, -1, axis=0) - np.roll(loop, 1, axis=0)
-    area = np.sum(loop[:, 0] * np.roll(loop[:, 1], -1) - np.roll(loop[:, 0], -1) * loop[:, 1])
-    n = np.stack([-t[:, 1], t[:, 0]], axis=1) * (1.0 if area >= 0 else -1.0)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+class _Loops:
+    """Closed polygons given by point indices, concatenated (N points in all)."""
+
+    def __init__(self, loops: list[np.ndarray]) -> None:
+        self.points = np.concatenate(loops)  # (N,) vertex indices
+        sizes = [len(loop) for loop in loops]
+        self.starts = np.cumsum([0, *sizes[:-1]])  # (L,) first point of each loop
+        self.loop = np.repeat(np.arange(len(loops)), sizes)  # (N,) loop of each point
+        k = np.arange(len(self.points)) - self.starts[self.loop]  # position within its loop
+        size = np.asarray(sizes)[self.loop]
+        self.next = self.starts[self.loop] + (k + 1) % size  # (N,) the following point
+        self.prev = self.starts[self.loop] + (k - 1) % size
+
+    def area(self, xy: np.ndarray) -> np.ndarray:
+        """(L,) signed area of each polygon (xy: (N, 2))."""
+        cross = xy[:, 0] * xy[self.next, 1] - xy[self.next, 0] * xy[:, 1]
+        return 0.5 * np.add.reduceat(cross, self.starts)
+
+    def orient(self, xy: np.ndarray) -> None:
+        """Fix which side is inside from one drawing of the polygons (N, 2) where they are
+        open (the portrait): closing lips or lids leave no area to tell it by, and a side
+        that flipped between frames would flicker."""
+        area = self.area(xy)
+        self.sign = np.where(area >= 0, 1.0, -1.0)[self.loop]
+        self.open_area = np.abs(area)  # (L,) each polygon's area there
+
+    def inward(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) unit normals at the points (xy: (N, 2)), towards each polygon's inside
+        (the side `orient` found; mirror-free maps such as poses keep it)."""
+        t = xy[self.next] - xy[self.prev]
+        n = np.stack([-t[:, 1], t[:, 0]], axis=1) * self.sign[:, None]
+        return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
 
 
 def _texture(ctx, image: np.ndarray):
@@ -246,6 +270,7 @@ class Renderer:
         attr[o + 2 * k, :3] = back
         attr[o:, 3] = -1.0
         self._lid_sides = self._lid_skin(attr, n_ring)
+        lid_vertices = np.concatenate([idx for _, idx, _ in self._lid_sides])
         self._lid = np.zeros(n_frame, np.float32)
         self._attr = attr
         self._dz = _depth_relief(
@@ -274,6 +299,8 @@ class Renderer:
             "ring": a.ring_triangles[(self._weight[a.ring_triangles] > 1e-4).any(1)],
             # Lid vertices are numbered 478.. in the refinement; here they follow the ring.
             "face": self._lid_triangles(n_ring),
+            # The face triangles a closing lid's skin is drawn over.
+            "lid": (face := self._lid_triangles(n_ring))[np.isin(face, lid_vertices).any(1)],
             "cavity": np.array(cav, np.int32) + o,
             "eye_right": a.eyes[0].triangles + offsets[0],
             "eye_left": a.eyes[1].triangles + offsets[1],
@@ -288,35 +315,34 @@ class Renderer:
         """The fringe strips along the lips' and lids' edges: static triangles and texture
         coordinates (the positions are made per frame by _fringe_vertices)."""
         a, g = self.avatar, self.avatar.rig.groups
-        self._loops = [g["lips_inner"], g["eye_right"], g["eye_left"]]
-        n = sum(len(loop) for loop in self._loops)
+        loops = [g["lips_inner"], g["eye_right"], g["eye_left"]]
+        self._loops = _Loops(loops)
+        n = len(self._loops.points)
         self._fringe = np.zeros((2 * n, 7), np.float32)  # (x, y, z, u, v, alpha, 0)
-        tris, o = [], 0
-        for loop in self._loops:
-            k = len(loop)
-            # Sample the portrait a little back from the edge, away from the hole.
-            uv = a.face_uv[loop].astype(np.float64)
-            back = -_inward_normals(uv) * (FRINGE_SAMPLE_PX / a.size)
-            for rows in (slice(o, o + k), slice(n + o, n + o + k)):
-                self._fringe[rows, 3:5] = uv + back
-            self._fringe[o : o + k, 5] = 1.0  # opaque on the edge, clear inside
-            for i in range(k):
-                j = (i + 1) % k
-                tris += [(o + i, o + j, n + o + j), (o + i, n + o + j, n + o + i)]
-            o += k
-        self._fringe_tris = np.array(tris, np.int32)
+        # Sample the portrait a little back from the edge, away from the hole.
+        uv = a.face_uv[self._loops.points].astype(np.float64)
+        self._loops.orient(uv)
+        uv -= self._loops.inward(uv) * (FRINGE_SAMPLE_PX / a.size)
+        self._fringe[:n, 3:5] = self._fringe[n:, 3:5] = uv
+        self._fringe[:n, 5] = 1.0  # opaque on the edge, clear inside
+        i = np.arange(n)
+        j = self._loops.next
+        self._fringe_tris = np.concatenate(
+            [np.stack([i, j, n + j], 1), np.stack([i, n + j, n + i], 1)]
+        ).astype(np.int32)
 
     def _fringe_vertices(self, pos: np.ndarray) -> np.ndarray:
         """(2N, 7) fringe vertices for this frame's clip-space positions `pos`."""
-        f, n, o = self._fringe, len(self._fringe) // 2, 0
-        width = FRINGE_PX * 2.0 / self.size  # clip units
-        for loop in self._loops:
-            k = len(loop)
-            edge = pos[loop]
-            f[o : o + k, :3] = edge
-            f[n + o : n + o + k, :3] = edge
-            f[n + o : n + o + k, :2] += width * _inward_normals(edge[:, :2])
-            o += k
+        f, n = self._fringe, len(self._loops.points)
+        edge = pos[self._loops.points]  # (N, 3)
+        f[:n, :3] = edge
+        f[n:, :3] = edge
+        # Narrower as a hole closes, none when closed (its sides meet or cross: no inside).
+        loops = self._loops
+        area = loops.area(edge[:, :2]) * loops.sign[loops.starts] / 4.0  # uv units
+        opened = np.clip(area / (FRINGE_OPEN * loops.open_area), 0.0, 1.0)[loops.loop]
+        width = (FRINGE_PX * 2.0 / self.size) * opened[:, None]  # clip units
+        f[n:, :2] += width * loops.inward(edge[:, :2])
         return f
 
     def _lid_skin(self, attr: np.ndarray, n_ring: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -371,9 +397,8 @@ class Renderer:
             t.repeat_x = t.repeat_y = False
         self._prog_tex = ctx.program(vertex_shader=_VERTEX, fragment_shader=_TEXTURED)
         self._prog_col = ctx.program(vertex_shader=_VERTEX, fragment_shader=_COLOURED)
-        self._prog_face = ctx.program(vertex_shader=_FACE_VERTEX, fragment_shader=_FACE)
-        self._prog_face["tex"].value = 0
-        self._prog_face["lid_skin"].value = 1
+        self._prog_lid = ctx.program(vertex_shader=_LID_VERTEX, fragment_shader=_LID)
+        self._prog_lid["lid_skin"].value = 1
         self._vbo_pos = ctx.buffer(reserve=self._pos.nbytes, dynamic=True)
         self._vbo_attr = ctx.buffer(self._attr.tobytes())
         self._vbo_lid = ctx.buffer(reserve=self._lid.nbytes, dynamic=True)
@@ -381,9 +406,9 @@ class Renderer:
         for name, idx in self._indices.items():
             if name == "ring":
                 continue  # drawn from a per-frame index buffer, below
-            if name == "face":
+            if name == "lid":
                 self._vaos[name] = ctx.vertex_array(
-                    self._prog_face,
+                    self._prog_lid,
                     [
                         (self._vbo_pos, "3f", "in_pos"),
                         (self._vbo_attr, "4f", "in_attr"),
@@ -393,7 +418,7 @@ class Renderer:
                     index_element_size=4,
                 )
                 continue
-            prog = self._prog_tex if name in ("eye_right", "eye_left") else self._prog_col
+            prog = self._prog_tex if name in ("face", "eye_right", "eye_left") else self._prog_col
             ibo = ctx.buffer(np.ascontiguousarray(idx, np.int32).tobytes())
             self._vaos[name] = ctx.vertex_array(
                 prog,
@@ -405,6 +430,7 @@ class Renderer:
         self._vbo_fringe = ctx.buffer(reserve=self._fringe.nbytes, dynamic=True)
         self._prog_fringe = ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRINGE)
         ctx.blend_func = ctx.SRC_ALPHA, ctx.ONE_MINUS_SRC_ALPHA
+        ctx.depth_func = "<="  # the lid skin is drawn again over the face, at its depth
         self._vaos["fringe"] = ctx.vertex_array(
             self._prog_fringe,
             [(self._vbo_fringe, "3f 4f", "in_pos", "in_attr")],
@@ -536,11 +562,13 @@ class Renderer:
         e = np.asarray(expr, np.float32)
         for k, idx, share in self._lid_sides:
             self._lid[idx] = min(max(float(e[k]), 0.0), 1.0) * share
+        lids_closing = self._lid.max() > LID_MIN
         ctx = self._ctx
         # Several renderers may live in one thread: make this one's context current.
         with ctx:
             self._vbo_pos.write(pos.tobytes())
-            self._vbo_lid.write(self._lid.tobytes())
+            if lids_closing:
+                self._vbo_lid.write(self._lid.tobytes())
             self._vbo_fringe.write(self._fringe_vertices(pos).tobytes())
             self._fbo.use()
             self._fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
@@ -557,10 +585,12 @@ class Renderer:
             self._vaos["eye_left"].render()
             ctx.enable(ctx.DEPTH_TEST)
             self._tex_face.use(0)
-            self._tex_lid.use(1)
             self._vaos["face"].render()
-            ctx.disable(ctx.DEPTH_TEST)
             ctx.enable(ctx.BLEND)
+            if lids_closing:  # the lid skin over the lids, where the face is in front
+                self._tex_lid.use(1)
+                self._vaos["lid"].render()
+            ctx.disable(ctx.DEPTH_TEST)
             self._vaos["fringe"].render()
             ctx.disable(ctx.BLEND)
             if tongue_out:
