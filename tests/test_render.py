@@ -9,7 +9,8 @@ import pytest
 from stylecast.engine.avatar import load_avatar
 from stylecast.engine.errors import BackendError, InputError
 from stylecast.engine.face import INDEX
-from stylecast.engine.render import EGL_PACKAGES, Renderer, _depth_relief, create_context
+from stylecast.engine.gl import EGL_PACKAGES, create_context
+from stylecast.engine.render import Renderer
 
 
 @pytest.fixture(scope="module")
@@ -156,16 +157,6 @@ def test_turns_stretch_no_part_of_the_face_into_streaks(renderer):
     for p in (pose(yaw=25), pose(yaw=-25), pose(pitch=15), pose(pitch=-15)):
         grown = lengths(p)[rest > 2.0] / rest[rest > 2.0]
         assert grown.max() < 2.0, grown.max()
-
-
-def test_depth_relief_limits_the_slope_and_keeps_gentle_parts():
-    # A strip of 5 points along x, 1 apart, with a cliff at the end; triangles joining them.
-    v = np.array([[0, 0, 0.0], [1, 0, 0.5], [2, 0, 1.0], [3, 0, 4.0], [1.5, 1, 0.75]])
-    tri = np.array([[0, 1, 4], [1, 2, 4], [2, 3, 4]])
-    dz = _depth_relief(v, tri, 1.0)
-    assert np.allclose(dz[:3], 0.0) and dz[4] == pytest.approx(0.0)  # slopes <= 1 kept
-    assert v[3, 2] + dz[3] == pytest.approx(2.0)  # the cliff: 1.0 + 1 x distance 1
-    assert (dz <= 0).all()
 
 
 def test_yaw_turns_the_nose_the_right_way(renderer, avatar):

@@ -23,11 +23,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from stylecast.engine import gl
 from stylecast.engine.avatar import Avatar
-from stylecast.engine.errors import BackendError, InputError
+from stylecast.engine.errors import InputError
 from stylecast.engine.face import INDEX, N_EXPR, N_POSE, rotation_matrix
+from stylecast.engine.gl import create_context, texture
+from stylecast.engine.render_mesh import Loops, depth_relief
 
-EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
 DEPTH_RANGE = 6.0  # canonical depth units mapped onto the depth buffer's [-1, 1]
 # tongueOut = 1 moves a tongue vertex by
 #   (0, TONGUE_RISE w + TONGUE_HANG max(0, 2 w - 1)^2, -TONGUE_REACH min(1, 1.8 w)),
@@ -58,149 +60,6 @@ LID_MIN = 0.01  # below this much lid skin (eyes open) the lid pass is skipped
 FRINGE_PX, FRINGE_SAMPLE_PX = 1.2, 1.5
 FRINGE_OPEN = 0.03  # the fringe narrows to nothing as a hole closes below this much of its
 # area in the portrait (closed lips and lids have no inside to fade into)
-
-_VERTEX = """
-#version 330
-in vec3 in_pos;
-in vec4 in_attr;
-out vec4 v_attr;
-void main() {
-    gl_Position = vec4(in_pos, 1.0);
-    v_attr = in_attr;
-}
-"""
-_TEXTURED = """
-#version 330
-uniform sampler2D tex;
-in vec4 v_attr;
-out vec4 f_color;
-void main() {
-    f_color = vec4(texture(tex, v_attr.xy).rgb, 1.0);
-}
-"""
-_LID_VERTEX = """
-#version 330
-in vec3 in_pos;
-in vec4 in_attr;
-in float in_lid;
-out vec2 v_uv;
-out float v_lid;
-void main() {
-    gl_Position = vec4(in_pos, 1.0);
-    v_uv = in_attr.zw;  // where the lid skin is sampled
-    v_lid = in_lid;  // how much of it shows here
-}
-"""
-_LID = """
-#version 330
-uniform sampler2D lid_skin;
-in vec2 v_uv;
-in float v_lid;
-out vec4 f_color;
-void main() {
-    f_color = vec4(texture(lid_skin, v_uv).rgb, v_lid);
-}
-"""
-_FRINGE = """
-#version 330
-uniform sampler2D tex;
-in vec4 v_attr;  // (u, v, alpha, 0)
-out vec4 f_color;
-void main() {
-    f_color = vec4(texture(tex, v_attr.xy).rgb, v_attr.z);
-}
-"""
-_COLOURED = """
-#version 330
-in vec4 v_attr;
-out vec4 f_color;
-void main() {
-    vec3 c = v_attr.rgb;
-    if (v_attr.w >= 0.0) {  // teeth: darker gaps between neighbours
-        // w >= 1000: lower teeth, whose gaps are fainter (mostly hidden by the upper ones)
-        float depth = v_attr.w >= 1000.0 ? 0.9 : 0.72;
-        float f = fract(v_attr.w);
-        float g = smoothstep(0.0, 0.1, f) * smoothstep(1.0, 0.9, f);
-        c *= mix(depth, 1.0, g);
-    }
-    f_color = vec4(c, 1.0);
-}
-"""
-
-
-def _depth_relief(vertices: np.ndarray, triangles: np.ndarray, slope: float) -> np.ndarray:
-    """(V,) depth offsets (<= 0: towards the camera) that make the mesh's depth rise no
-    faster than `slope` per unit of (x, y) distance along any edge: the least such depth
-    below the given one, z'_i = min_j (z_j + slope |xy_i - xy_j|) over paths (a distance
-    transform, by relaxing the edges until nothing changes)."""
-    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    edges = np.unique(np.sort(edges, axis=1), axis=0)  # (K, 2)
-    cost = slope * np.linalg.norm(vertices[edges[:, 0], :2] - vertices[edges[:, 1], :2], axis=1)
-    z = vertices[:, 2].astype(np.float64)
-    for _ in range(len(vertices)):
-        before = z.copy()
-        np.minimum.at(z, edges[:, 0], z[edges[:, 1]] + cost)
-        np.minimum.at(z, edges[:, 1], z[edges[:, 0]] + cost)
-        if np.array_equal(z, before):
-            break
-    return (z - vertices[:, 2]).astype(np.float32)
-
-
-class _Loops:
-    """Closed polygons given by point indices, concatenated (N points in all)."""
-
-    def __init__(self, loops: list[np.ndarray]) -> None:
-        self.points = np.concatenate(loops)  # (N,) vertex indices
-        sizes = [len(loop) for loop in loops]
-        self.starts = np.cumsum([0, *sizes[:-1]])  # (L,) first point of each loop
-        self.loop = np.repeat(np.arange(len(loops)), sizes)  # (N,) loop of each point
-        k = np.arange(len(self.points)) - self.starts[self.loop]  # position within its loop
-        size = np.asarray(sizes)[self.loop]
-        self.next = self.starts[self.loop] + (k + 1) % size  # (N,) the following point
-        self.prev = self.starts[self.loop] + (k - 1) % size
-
-    def area(self, xy: np.ndarray) -> np.ndarray:
-        """(L,) signed area of each polygon (xy: (N, 2))."""
-        cross = xy[:, 0] * xy[self.next, 1] - xy[self.next, 0] * xy[:, 1]
-        return 0.5 * np.add.reduceat(cross, self.starts)
-
-    def orient(self, xy: np.ndarray) -> None:
-        """Fix which side is inside from one drawing of the polygons (N, 2) where they are
-        open (the portrait): closing lips or lids leave no area to tell it by, and a side
-        that flipped between frames would flicker."""
-        area = self.area(xy)
-        self.sign = np.where(area >= 0, 1.0, -1.0)[self.loop]
-        self.open_area = np.abs(area)  # (L,) each polygon's area there
-
-    def inward(self, xy: np.ndarray) -> np.ndarray:
-        """(N, 2) unit normals at the points (xy: (N, 2)), towards each polygon's inside
-        (the side `orient` found; mirror-free maps such as poses keep it)."""
-        t = xy[self.next] - xy[self.prev]
-        n = np.stack([-t[:, 1], t[:, 0]], axis=1) * self.sign[:, None]
-        return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
-
-
-def _texture(ctx, image: np.ndarray):
-    """An RGBA8 texture from an (H, W, 3) uint8 RGB image."""
-    h, w = image.shape[:2]
-    rgba = np.concatenate([image, np.full((h, w, 1), 255, np.uint8)], axis=2)
-    return ctx.texture((w, h), 4, np.ascontiguousarray(rgba))
-
-
-def create_context():
-    """A headless OpenGL 3.3 context through EGL; BackendError naming the packages when
-    none can be made."""
-    try:
-        import moderngl
-    except ImportError as e:
-        raise BackendError(f"moderngl is not installed ({e}); pip install moderngl") from e
-    try:
-        return moderngl.create_standalone_context(backend="egl")
-    except Exception as e:  # moderngl raises plain Exception for a missing EGL/driver
-        raise BackendError(
-            f"cannot create a headless OpenGL context through EGL ({e}); on Debian/Ubuntu "
-            f"install: apt-get install {EGL_PACKAGES}"
-        ) from e
 
 
 class Renderer:
@@ -273,7 +132,7 @@ class Renderer:
         lid_vertices = np.concatenate([idx for _, idx, _ in self._lid_sides])
         self._lid = np.zeros(n_frame, np.float32)
         self._attr = attr
-        self._dz = _depth_relief(
+        self._dz = depth_relief(
             np.concatenate([self._neutral, a.ring_vertices, self._lid_neutral]),
             np.concatenate([a.ring_triangles, self._lid_triangles(n_ring)]),
             MAX_DEPTH_SLOPE,
@@ -316,7 +175,7 @@ class Renderer:
         coordinates (the positions are made per frame by _fringe_vertices)."""
         a, g = self.avatar, self.avatar.rig.groups
         loops = [g["lips_inner"], g["eye_right"], g["eye_left"]]
-        self._loops = _Loops(loops)
+        self._loops = Loops(loops)
         n = len(self._loops.points)
         self._fringe = np.zeros((2 * n, 7), np.float32)  # (x, y, z, u, v, alpha, 0)
         # Sample the portrait a little back from the edge, away from the hole.
@@ -385,19 +244,19 @@ class Renderer:
         if s < image.shape[0]:
             image = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
         # RGBA textures: llvmpipe samples 4-byte texels much faster than 3-byte ones.
-        self._tex_face = _texture(ctx, image)
-        self._tex_eyes = _texture(ctx, self.avatar.eye_atlas)
+        self._tex_face = texture(ctx, image)
+        self._tex_eyes = texture(ctx, self.avatar.eye_atlas)
         sigma = LID_SKIN_BLUR * self.avatar.rest.scale * image.shape[0] / self.avatar.size  # texels
-        self._tex_lid = _texture(ctx, cv2.GaussianBlur(image, (0, 0), sigma))
+        self._tex_lid = texture(ctx, cv2.GaussianBlur(image, (0, 0), sigma))
         # What never moves (the background far from the head) is copied, not drawn.
         still = cv2.resize(self.avatar.image, (s, s), interpolation=cv2.INTER_AREA)
-        self._fbo_still = ctx.framebuffer(color_attachments=[_texture(ctx, still)])
+        self._fbo_still = ctx.framebuffer(color_attachments=[texture(ctx, still)])
         for t in (self._tex_face, self._tex_eyes, self._tex_lid):
             t.filter = (ctx.LINEAR, ctx.LINEAR)
             t.repeat_x = t.repeat_y = False
-        self._prog_tex = ctx.program(vertex_shader=_VERTEX, fragment_shader=_TEXTURED)
-        self._prog_col = ctx.program(vertex_shader=_VERTEX, fragment_shader=_COLOURED)
-        self._prog_lid = ctx.program(vertex_shader=_LID_VERTEX, fragment_shader=_LID)
+        self._prog_tex = ctx.program(vertex_shader=gl.VERTEX, fragment_shader=gl.TEXTURED)
+        self._prog_col = ctx.program(vertex_shader=gl.VERTEX, fragment_shader=gl.COLOURED)
+        self._prog_lid = ctx.program(vertex_shader=gl.LID_VERTEX, fragment_shader=gl.LID)
         self._prog_lid["lid_skin"].value = 1
         self._vbo_pos = ctx.buffer(reserve=self._pos.nbytes, dynamic=True)
         self._vbo_attr = ctx.buffer(self._attr.tobytes())
@@ -428,7 +287,7 @@ class Renderer:
             )
         self._readback = bytearray(s * s * 3)
         self._vbo_fringe = ctx.buffer(reserve=self._fringe.nbytes, dynamic=True)
-        self._prog_fringe = ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRINGE)
+        self._prog_fringe = ctx.program(vertex_shader=gl.VERTEX, fragment_shader=gl.FRINGE)
         ctx.blend_func = ctx.SRC_ALPHA, ctx.ONE_MINUS_SRC_ALPHA
         ctx.depth_func = "<="  # the lid skin is drawn again over the face, at its depth
         self._vaos["fringe"] = ctx.vertex_array(

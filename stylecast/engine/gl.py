@@ -1,0 +1,104 @@
+"""OpenGL pieces of the renderer: a headless context and the shaders.
+
+Every program takes clip-space positions (in_pos) and a vec4 of per-vertex data
+(in_attr) whose meaning depends on the part drawn (see engine/render.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stylecast.engine.errors import BackendError
+
+EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
+
+VERTEX = """
+#version 330
+in vec3 in_pos;
+in vec4 in_attr;
+out vec4 v_attr;
+void main() {
+    gl_Position = vec4(in_pos, 1.0);
+    v_attr = in_attr;
+}
+"""
+TEXTURED = """
+#version 330
+uniform sampler2D tex;
+in vec4 v_attr;
+out vec4 f_color;
+void main() {
+    f_color = vec4(texture(tex, v_attr.xy).rgb, 1.0);
+}
+"""
+LID_VERTEX = """
+#version 330
+in vec3 in_pos;
+in vec4 in_attr;
+in float in_lid;
+out vec2 v_uv;
+out float v_lid;
+void main() {
+    gl_Position = vec4(in_pos, 1.0);
+    v_uv = in_attr.zw;  // where the lid skin is sampled
+    v_lid = in_lid;  // how much of it shows here
+}
+"""
+LID = """
+#version 330
+uniform sampler2D lid_skin;
+in vec2 v_uv;
+in float v_lid;
+out vec4 f_color;
+void main() {
+    f_color = vec4(texture(lid_skin, v_uv).rgb, v_lid);
+}
+"""
+FRINGE = """
+#version 330
+uniform sampler2D tex;
+in vec4 v_attr;  // (u, v, alpha, 0)
+out vec4 f_color;
+void main() {
+    f_color = vec4(texture(tex, v_attr.xy).rgb, v_attr.z);
+}
+"""
+COLOURED = """
+#version 330
+in vec4 v_attr;
+out vec4 f_color;
+void main() {
+    vec3 c = v_attr.rgb;
+    if (v_attr.w >= 0.0) {  // teeth: darker gaps between neighbours
+        // w >= 1000: lower teeth, whose gaps are fainter (mostly hidden by the upper ones)
+        float depth = v_attr.w >= 1000.0 ? 0.9 : 0.72;
+        float f = fract(v_attr.w);
+        float g = smoothstep(0.0, 0.1, f) * smoothstep(1.0, 0.9, f);
+        c *= mix(depth, 1.0, g);
+    }
+    f_color = vec4(c, 1.0);
+}
+"""
+
+
+def texture(ctx, image: np.ndarray):
+    """An RGBA8 texture from an (H, W, 3) uint8 RGB image."""
+    h, w = image.shape[:2]
+    rgba = np.concatenate([image, np.full((h, w, 1), 255, np.uint8)], axis=2)
+    return ctx.texture((w, h), 4, np.ascontiguousarray(rgba))
+
+
+def create_context():
+    """A headless OpenGL 3.3 context through EGL; BackendError naming the packages when
+    none can be made."""
+    try:
+        import moderngl
+    except ImportError as e:
+        raise BackendError(f"moderngl is not installed ({e}); pip install moderngl") from e
+    try:
+        return moderngl.create_standalone_context(backend="egl")
+    except Exception as e:  # moderngl raises plain Exception for a missing EGL/driver
+        raise BackendError(
+            f"cannot create a headless OpenGL context through EGL ({e}); on Debian/Ubuntu "
+            f"install: apt-get install {EGL_PACKAGES}"
+        ) from e

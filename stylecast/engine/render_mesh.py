@@ -1,0 +1,60 @@
+"""Mesh geometry the renderer derives once per avatar: a depth relief that keeps turned
+faces from smearing, and closed polygons (the lips' and lids' edges) with their inward
+normals, for the edge fringe. See docs/avatar.md, "The renderer".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def depth_relief(vertices: np.ndarray, triangles: np.ndarray, slope: float) -> np.ndarray:
+    """(V,) depth offsets (<= 0: towards the camera) that make the mesh's depth rise no
+    faster than `slope` per unit of (x, y) distance along any edge: the least such depth
+    below the given one, z'_i = min_j (z_j + slope |xy_i - xy_j|) over paths (a distance
+    transform, by relaxing the edges until nothing changes)."""
+    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    edges = np.unique(np.sort(edges, axis=1), axis=0)  # (K, 2)
+    cost = slope * np.linalg.norm(vertices[edges[:, 0], :2] - vertices[edges[:, 1], :2], axis=1)
+    z = vertices[:, 2].astype(np.float64)
+    for _ in range(len(vertices)):
+        before = z.copy()
+        np.minimum.at(z, edges[:, 0], z[edges[:, 1]] + cost)
+        np.minimum.at(z, edges[:, 1], z[edges[:, 0]] + cost)
+        if np.array_equal(z, before):
+            break
+    return (z - vertices[:, 2]).astype(np.float32)
+
+
+class Loops:
+    """Closed polygons given by point indices, concatenated (N points in all)."""
+
+    def __init__(self, loops: list[np.ndarray]) -> None:
+        self.points = np.concatenate(loops)  # (N,) vertex indices
+        sizes = [len(loop) for loop in loops]
+        self.starts = np.cumsum([0, *sizes[:-1]])  # (L,) first point of each loop
+        self.loop = np.repeat(np.arange(len(loops)), sizes)  # (N,) loop of each point
+        k = np.arange(len(self.points)) - self.starts[self.loop]  # position within its loop
+        size = np.asarray(sizes)[self.loop]
+        self.next = self.starts[self.loop] + (k + 1) % size  # (N,) the following point
+        self.prev = self.starts[self.loop] + (k - 1) % size
+
+    def area(self, xy: np.ndarray) -> np.ndarray:
+        """(L,) signed area of each polygon (xy: (N, 2))."""
+        cross = xy[:, 0] * xy[self.next, 1] - xy[self.next, 0] * xy[:, 1]
+        return 0.5 * np.add.reduceat(cross, self.starts)
+
+    def orient(self, xy: np.ndarray) -> None:
+        """Fix which side is inside from one drawing of the polygons (N, 2) where they are
+        open (the portrait): closing lips or lids leave no area to tell it by, and a side
+        that flipped between frames would flicker."""
+        area = self.area(xy)
+        self.sign = np.where(area >= 0, 1.0, -1.0)[self.loop]
+        self.open_area = np.abs(area)  # (L,) each polygon's area there
+
+    def inward(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) unit normals at the points (xy: (N, 2)), towards each polygon's inside
+        (the side `orient` found; mirror-free maps such as poses keep it)."""
+        t = xy[self.next] - xy[self.prev]
+        n = np.stack([-t[:, 1], t[:, 0]], axis=1) * self.sign[:, None]
+        return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
