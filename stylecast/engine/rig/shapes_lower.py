@@ -105,7 +105,9 @@ def jaw_mouth_shapes(f: FaceMeasures) -> dict[str, np.ndarray]:
         out[f"mouthSmile{arkit}"] = cornerspread_shape(vec(sx * 0.09, -0.11, 0.02), 0.5) + region(
             f, v[c] + vec(sx * 0.2, -0.3), 0.3, vec(sx * 0.01, -0.04)
         )
-        out[f"mouthFrown{arkit}"] = cornerspread_shape(vec(sx * 0.015, 0.08), 0.4)
+        # A frown pulls the corners well down (the default portrait smiles at rest, and a
+        # weak frown did not undo its smile), the skin beside them following.
+        out[f"mouthFrown{arkit}"] = cornerspread_shape(vec(sx * 0.01, 0.13), 0.5)
         out[f"mouthDimple{arkit}"] = cornerspread_shape(vec(sx * 0.05, -0.01, 0.05), 0.35)
         out[f"mouthStretch{arkit}"] = cornerspread_shape(
             vec(sx * 0.1, 0.035), 0.4, [(near_l, vec(0, 0.03))], lip_pow=1.0

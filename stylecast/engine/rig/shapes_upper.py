@@ -69,11 +69,12 @@ def brow_shapes(f: FaceMeasures) -> dict[str, np.ndarray]:
     inner_up = []
     for arkit, side, sx in SIDES:
         b, u = f.brow(side)
-        down = np.stack([-sx * 0.025 * (1 - u), np.full_like(u, 0.09), np.zeros_like(u)], 1)
+        # Down and drawn together (the inner ends most), as in a scowl.
+        down = np.stack([-sx * 0.045 * (1 - u), 0.1 + 0.03 * (1 - u), np.zeros_like(u)], 1)
         out[f"browDown{arkit}"] = spread_shape(f, [(b, down)], 0.3, [*lids, *f.anchors("nose")])
         outer = np.stack([np.zeros_like(u), -0.11 * u**1.5, np.zeros_like(u)], 1)
         out[f"browOuterUp{arkit}"] = spread_shape(f, [(b, outer)], 0.35, lids)
-        inner_up.append((b, np.stack([sx * 0.01 * (1 - u), -0.11 * (1 - u) ** 1.5, 0 * u], 1)))
+        inner_up.append((b, np.stack([sx * 0.015 * (1 - u), -0.14 * (1 - u) ** 1.5, 0 * u], 1)))
     out["browInnerUp"] = spread_shape(f, inner_up, 0.4, lids)
     return out
 
