@@ -84,6 +84,23 @@ def load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def autogroup_note() -> str:
+    """Linux autogroup scheduling shares the CPU between sessions (process groups) first and
+    applies nice values only within each: other sessions' `nice -n 19` jobs then take as
+    much CPU as this benchmark."""
+    try:
+        on = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return ""
+    if not on:
+        return "Autogroup scheduling is off: nice values order all processes."
+    return (
+        "Autogroup scheduling is on (`kernel.sched_autogroup_enabled = 1`): the CPU is shared "
+        "between sessions first and nice values only order processes within one, so other "
+        "sessions' `nice -n 19` jobs compete with this benchmark as equals."
+    )
+
+
 async def pace_pushes(
     session: Session, audio: np.ndarray, rate: int, log: list, pause_s: tuple = ()
 ) -> None:
@@ -491,7 +508,7 @@ one render thread (frames drawn one after the other, as before) and with {two["t
     body = f"""
 Load while measuring (the machine is shared): before `{uptime0}`; after `{uptime1}`.
 A busy Python thread got {share0:.0%} / {share1:.0%} of a core (before / after): the
-figures below were taken with roughly that much of the machine.
+figures below were taken with roughly that much of the machine. {autogroup_note()}
 Motion model: the rule-based viseme baseline (`engine/baseline.py`), which reads no
 log-mel window, so the front end skips it and decides phonemes with a look-ahead of
 {lat["front_lookahead"]} frames (as accurate as 3: section "Audio front end", "Look-ahead").
