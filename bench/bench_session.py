@@ -105,8 +105,8 @@ async def pace_pushes(
     session: Session, audio: np.ndarray, rate: int, log: list, pause_s: tuple = ()
 ) -> None:
     """Push 20 ms chunks when their last sample exists; log (push time, segment, first
-    sample). With pause_s, the audio is cut into len(pause_s) + 1 segments with those
-    pauses between them (each ended by end_segment)."""
+    sample, the session's media time at the push). With pause_s, the audio is cut into
+    len(pause_s) + 1 segments with those pauses between them (each ended by end_segment)."""
     n = int(CHUNK_S * rate)
     cuts = np.linspace(0, len(audio), len(pause_s) + 2).astype(int)
     t0 = time.perf_counter()
@@ -117,7 +117,7 @@ async def pace_pushes(
         for a in range(0, len(seg), n):
             due = t0 + offset + (base + a + n) / rate
             await asyncio.sleep(max(due - time.perf_counter(), 0))
-            log.append((time.perf_counter(), k, a))
+            log.append((time.perf_counter(), k, a, session.scheduler.media_time(session)))
             session.push_audio(seg[a : a + n], rate)
         session.end_segment()
         if k < len(pause_s):
@@ -176,8 +176,17 @@ async def latency(seconds: float, size: int, segments: int = 8) -> dict:
     delay = session.lookahead_frames
     await session.aclose()
     lat = []
-    for t_push, k, a in pushes:
-        frame = starts[k] + (a * 30) // 16_000
+    # A real-time segment starts between frames: its audio begins after a lead of silence
+    # (engine/playout.py), fixed by the media time of its first push; chunk a's first
+    # sample plays in frame S + (lead + a) // 533.3
+    lead = {}
+    for _, k, a, media_s in pushes:
+        if a == 0:
+            frac = (media_s * 30 + delay) % 1.0
+            lead[k] = round(frac * 16_000 / 30)
+            lead[k] = 0 if lead[k] * 30 >= 16_000 else lead[k]
+    for t_push, k, a, _ in pushes:
+        frame = starts[k] + ((lead[k] + a) * 30) // 16_000
         if frame in leave:
             lat.append(1000 * (leave[frame] - t_push))
     c = scheduler.costs
