@@ -240,7 +240,9 @@ async def run_sessions(
         asyncio.create_task(pace_pushes(s, np.roll(audio, 8000 * i), 16_000, []))
         for i, s in enumerate(sessions)
     ]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*tasks)
+    cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)  # cores, all threads
     for p in pushers:
         p.cancel()
     dropped = sum(s.stats.dropped_video for s in sessions)
@@ -253,6 +255,7 @@ async def run_sessions(
     return {"dropped": dropped, "skipped": skipped, "late_p99": p99,
             "late_max": float(np.max(late)), "underruns": underruns, "tick": tick,
             "frames": sum(counts), "threads": threads, "trace": trace_stats(scheduler),
+            "cpu": cpu,
             "ok": dropped == skipped == underruns == 0 and p99 < 1000 / 30}  # fmt: skip
 
 
@@ -419,11 +422,11 @@ def cpu_share(seconds: float = 2.0) -> float:
 
 CAP_COLUMNS = (
     "size", "sessions", "render threads", "frames", "tick ms (median)", "late p99 / max, ms",
-    "dropped", "skipped", "underruns", "pass",
+    "dropped", "skipped", "underruns", "process CPU (cores)", "pass",
 )  # fmt: skip
 CMP_COLUMNS = (
     "render threads", "tick ms (median)", "render ms per tick (median / p99)",
-    "late p99 / max, ms", "dropped", "skipped",
+    "late p99 / max, ms", "dropped", "skipped", "process CPU (cores)",
 )  # fmt: skip
 
 
@@ -436,7 +439,8 @@ def cmp_row(r: dict) -> str:
     render = r["trace"]["render_ms"]
     return (
         f"| {r['threads']} | {r['tick']:.1f} | {render[0]:.1f} / {render[1]:.1f} | "
-        f"{r['late_p99']:.0f} / {r['late_max']:.0f} | {r['dropped']} | {r['skipped']} |"
+        f"{r['late_p99']:.0f} / {r['late_max']:.0f} | {r['dropped']} | {r['skipped']} | "
+        f"{r['cpu']:.2f} |"
     )
 
 
@@ -498,7 +502,7 @@ async def amain(args) -> None:
         return (
             f"| {size} | {n} | {r['threads']} | {r['frames']} | {r['tick']:.1f} | "
             f"{r['late_p99']:.0f} / {r['late_max']:.0f} | {r['dropped']} | {r['skipped']} | "
-            f"{r['underruns']} | {'yes' if r['ok'] else 'no'} |"
+            f"{r['underruns']} | {r['cpu']:.2f} | {'yes' if r['ok'] else 'no'} |"
         )
 
     cap_rows = [cap_row(size, n, r) for size in (512, 256) for n, r in cap[size][1]]
@@ -557,7 +561,9 @@ Every session speaks (20 ms chunks at microphone pace) and has its own consumer 
 the same event loop; front ends made ahead (`Scheduler.prewarm`, as at server start-up).
 Admission control lifted for the probe. A run passes when no video frame was dropped
 (slow consumer) or skipped (worker behind), no audio underran, and 99% of frames left the
-iterator less than one frame (33 ms) after their deadline on the session clock.
+iterator less than one frame (33 ms) after their deadline on the session clock. Process
+CPU: CPU time of the whole process (all threads) per wall-clock second, in cores (the
+machine has 2).
 
 {table(CAP_COLUMNS, cap_rows)}
 
