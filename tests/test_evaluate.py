@@ -145,3 +145,21 @@ def test_labelled_checkpoints_are_checked(tmp_path):
         ev.parse_labelled([f"x={tmp_path}"], "--system")
     (tmp_path / "model.safetensors").write_bytes(b"")
     assert ev.parse_labelled([f" SAAS mel ={tmp_path}"], "--system") == [("SAAS mel", tmp_path)]
+
+
+def test_rows_merge_only_under_the_same_protocol(tmp_path):
+    proto = {"corpus": "/c", "split": "test", "every": 3, "seed": 0, "rig": "abc"}
+    earlier = {"protocol": proto, "rows": {"ground truth (reference)": {"m_lvd_mm": 9.0},
+                                           "SAAS, retrained": {"m_lvd_mm": 3.5}}}  # fmt: skip
+    path = tmp_path / "results.json"
+    ev.save_json(earlier, path)
+    now = {"protocol": dict(proto), "rows": {"ground truth (reference)": {"m_lvd_mm": 0.0}}}
+    assert ev.merge_rows(now, path) == ["SAAS, retrained"]
+    assert now["rows"]["ground truth (reference)"]["m_lvd_mm"] == 0.0  # this run's kept
+    assert list(now["rows"]) == ["ground truth (reference)", "SAAS, retrained"]
+    other_rig = {"protocol": {**proto, "rig": "def"}, "rows": {}}
+    with pytest.raises(ev.InputError, match="rig"):
+        ev.merge_rows(other_rig, path)
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ev.InputError, match=r"not a results\.json"):
+        ev.merge_rows(now, tmp_path / "bad.json")

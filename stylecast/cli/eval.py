@@ -71,6 +71,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-mean-face", action="store_true", help="skip the static mean-face reference row"
     )
+    p.add_argument(
+        "--merge",
+        action="append",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="also show the system rows of an earlier run's results.json, made with the same "
+        "corpus, split, subsample, seed, samples, sync judge and rig (checked); repeatable",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-knockouts", action="store_true", help="skip the SAAS knock-out rows")
     p.add_argument("--out", required=True, type=Path, help="folder for results.json + figure")
@@ -78,6 +86,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "<!-- eval:begin/end --> section")  # fmt: skip
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.set_defaults(func=_eval)
+
+
+def protocol(args: argparse.Namespace) -> dict:
+    """What makes two runs' rows comparable: the same utterances, seeds, judge and rig."""
+    from stylecast.engine.avatar import resolve_avatar_path
+    from stylecast.training.style_library import sha256_prefix
+
+    return {
+        "corpus": str(Path(args.corpus).resolve()),
+        "split": args.split,
+        "every": args.every,
+        "limit": args.limit,
+        "seed": args.seed,
+        "samples": args.samples,
+        "diversity_utts": args.diversity_utts,
+        "sync": None if args.sync is None else str(Path(args.sync).resolve()),
+        "rig": sha256_prefix(resolve_avatar_path("default")),
+    }
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -114,8 +140,11 @@ def _eval(args: argparse.Namespace) -> int:
     rig = load_avatar("default").rig
     results = ev.evaluate(utts, systems, rig, sync, args.samples, args.seed, args.diversity_utts,
                           pool)  # fmt: skip
+    results["protocol"] = protocol(args)
     results["split"] = args.split
     results["every"] = args.every
+    for path in args.merge or []:
+        ev.merge_rows(results, path)
     learned = [s for s in systems if isinstance(s, (ev.StyleTalkSystem, ev.SAASSystem))]
     if learned:
         study = ev.interpolation_study(utts, learned[:2] if len(learned) > 1 else learned)

@@ -746,6 +746,28 @@ def load_systems(
     return systems
 
 
+def merge_rows(results: dict, path: str | Path) -> list[str]:
+    """Append to results["rows"] the rows of an earlier results.json that this one does not
+    have, after checking both were made under the same protocol (results["protocol"]);
+    returns the names added. The reference rows (ground truth, baseline, mean face) are
+    the same system on the same utterances, so this run's are kept."""
+    path = Path(path)
+    try:
+        other = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"--merge {path}: not a results.json ({e})") from e
+    mine, theirs = results.get("protocol"), other.get("protocol")
+    if mine is None or theirs != mine:
+        diff = sorted(k for k in set(mine or {}) | set(theirs or {})
+                      if (mine or {}).get(k) != (theirs or {}).get(k))  # fmt: skip
+        raise InputError(f"--merge {path}: made under another protocol (differs in {diff})")
+    added = [n for n in other["rows"] if n not in results["rows"]]
+    for name in added:
+        results["rows"][name] = other["rows"][name]
+    results.setdefault("merged", {})[str(path)] = added
+    return added
+
+
 def save_json(obj: dict, path: str | Path) -> None:
     Path(path).write_text(json.dumps(obj, indent=1, default=float) + "\n")
 

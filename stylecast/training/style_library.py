@@ -57,8 +57,13 @@ def check_name(name: str) -> str:
 
 def weights_id(checkpoint: str | Path) -> str:
     """12 hex digits of the sha256 of a checkpoint's weights file."""
+    return sha256_prefix(Path(checkpoint) / WEIGHTS)
+
+
+def sha256_prefix(path: str | Path) -> str:
+    """12 hex digits of the sha256 of a file."""
     h = hashlib.sha256()
-    with open(Path(checkpoint) / WEIGHTS, "rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()[:12]
