@@ -32,7 +32,7 @@ UPPER_TEETH = ((0.135, 0.17), (0.105, 0.145), (0.12, 0.16), (0.105, 0.13), (0.1,
 LOWER_TEETH = ((0.085, 0.14), (0.095, 0.14), (0.11, 0.15), (0.11, 0.13), (0.11, 0.12))
 CANINE = 2  # index of the canine in those lists: its cutting edge is a point
 GAP = 0.025  # space between neighbours, as a fraction of the tooth's width
-NS, NT = 5, 6  # grid of one tooth: across, gum to edge
+NS, NT = 3, 4  # grid of one tooth: across, gum to edge (llvmpipe pays per triangle)
 
 
 class _Arch:
@@ -138,7 +138,7 @@ def _arch(
 def _tongue(mid_x: float, lip_y: float, z_front: float, light: float) -> MeshPart:
     """A dome lying behind the lower teeth, its rounded tip towards the lips; zt = 0 at the
     tip, 1 at the back."""
-    nx, nz = 11, 10
+    nx, nz = 9, 8
     xs = np.linspace(-1, 1, nx)
     zs = np.linspace(0, 1, nz) ** 1.6  # rows closer together at the tip
     width, tip = 0.23, 0.3  # half width, and how far back the rounded tip reaches (zt)

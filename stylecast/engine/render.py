@@ -105,11 +105,17 @@ class Renderer:
         self._cavity_offset = o
         self._n_vertices = o + 2 * k + 1
         self._pos = np.zeros((self._n_vertices, 3), np.float32)
+        rest = a.rest
+        self._still_transform = (  # canonical -> image pixels at the rest pose
+            (rest.scale * rest.rotation).astype(np.float32),
+            rest.translation.astype(np.float32),
+        )
         self._weight = np.concatenate(
             [np.ones(n_face, np.float32), a.ring_weight, np.ones(n_lid, np.float32)]
         )
         self._slices = {
             "frame": slice(0, n_frame),
+            "ring": slice(n_face, n_face + n_ring),
             "eye_right": slice(offsets[0], offsets[1]),
             "eye_left": slice(offsets[1], offsets[2]),
             "teeth_upper": slice(offsets[2], offsets[3]),
@@ -329,18 +335,19 @@ class Renderer:
         frame[:, 2] += self._dz
         rot = rotation_matrix(*p[:3])
         t = p[3:6]
-        # One rigid transform, canonical -> image pixels: scale * R0 (R v + t) + t0.
-        m = rest.scale * rest.rotation @ rot  # (3, 3)
-        c = rest.scale * rest.rotation @ t + rest.translation
-        m0, c0 = rest.scale * rest.rotation, rest.translation
+        # One rigid transform, canonical -> image pixels: scale * R0 (R v + t) + t0
+        # (float32 like the vertices: mixed-precision products cost twice as much).
+        m = (rest.scale * rest.rotation @ rot).astype(np.float32)  # (3, 3)
+        c = (rest.scale * rest.rotation @ t + rest.translation).astype(np.float32)
+        m0, c0 = self._still_transform
 
         out = self._pos
-        posed = frame @ m.T + c
-        still = frame @ m0.T + c0
-        w = self._weight[:, None]
         sl = self._slices["frame"]
-        out[sl, :2] = still[:, :2] + w * (posed[:, :2] - still[:, :2])
-        out[sl, 2] = posed[:, 2]
+        out[sl] = frame @ m.T + c
+        # The ring between where the still copy has it and where the head takes it.
+        ring_sl, w = self._slices["ring"], self._weight[self._slices["ring"], None]
+        still = frame[ring_sl, :2] @ m0[:2, :2].T + frame[ring_sl, 2:] * m0[:2, 2] + c0[:2]
+        out[ring_sl, :2] = still + w * (out[ring_sl, :2] - still)
         # Which frame vertices are away from where the still copy shows them.
         shift = np.abs(out[sl, :2] - self._still_px).max(axis=1)
         np.greater(shift, STILL_PX / self._px, out=self._moved)
@@ -352,8 +359,8 @@ class Renderer:
         out[self._slices["teeth_upper"]] = a.teeth_upper.vertices @ m.T + c
         jr, jt = a.rig.jaw.transform(e)
         piv = a.rig.jaw.pivot
-        mj = m @ jr
-        cj = m @ (piv + jt - jr @ piv) + c
+        mj = (m @ jr).astype(np.float32)
+        cj = (m @ (piv + jt - jr @ piv) + c).astype(np.float32)
         out[self._slices["teeth_lower"]] = a.teeth_lower.vertices @ mj.T + cj
         tongue = a.tongue.vertices + e[INDEX["tongueOut"]] * self._tongue_out
         out[self._slices["tongue"]] = tongue @ mj.T + cj
@@ -362,6 +369,7 @@ class Renderer:
         centre = rim.mean(0) + np.array([0.0, 0.0, 0.35])
         inner = centre + CAVITY_INNER * (rim - centre) + np.array([0.0, 0.0, 0.15])
         cav = np.concatenate([rim + np.array([0.0, 0.0, 0.02]), inner, centre[None]])
+        cav = cav.astype(np.float32)
         out[self._slices["cavity"]] = cav @ m.T + c
         # Image pixels -> clip space (y down in the image = row 0 first in the read-back).
         scale = 2.0 * self._px / self.size
