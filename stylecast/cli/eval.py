@@ -90,9 +90,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def protocol(args: argparse.Namespace) -> dict:
     """What makes two runs' rows comparable: the same utterances, seeds, judge and rig."""
-    from stylecast.engine.avatar import resolve_avatar_path
-    from stylecast.training.style_library import sha256_prefix
+    import hashlib
 
+    import numpy as np
+
+    from stylecast.engine.avatar import load_avatar
+
+    rig = load_avatar("default").rig  # the metrics read its neutral mesh and blendshapes
+    digest = hashlib.sha256()
+    for a in (rig.neutral, rig.basis):
+        digest.update(np.ascontiguousarray(a, np.float32).tobytes())
     return {
         "corpus": str(Path(args.corpus).resolve()),
         "split": args.split,
@@ -102,7 +109,7 @@ def protocol(args: argparse.Namespace) -> dict:
         "samples": args.samples,
         "diversity_utts": args.diversity_utts,
         "sync": None if args.sync is None else str(Path(args.sync).resolve()),
-        "rig": sha256_prefix(resolve_avatar_path("default")),
+        "rig": digest.hexdigest()[:12],
     }
 
 
