@@ -6,16 +6,19 @@
     renderer.close()
 
 A 2D warp of the portrait, drawn by OpenGL (moderngl, headless EGL: Mesa llvmpipe on a
-CPU, the GPU's EGL where there is one). Per frame the CPU deforms the 478 rig points
-(one 52 x 1434 matmul), poses and projects them with the avatar's rest pose, moves the
-frame-mesh ring by its motion weights, and uploads ~1,000 vertices; the GPU draws:
+CPU, the GPU's EGL where there is one; engine/gl.py). Per frame the CPU deforms the 478 rig
+points (one 52 x 1434 matmul), poses and projects them with the avatar's rest pose (their
+drawn depth relieved where the mesh turns edge-on: engine/render_mesh.py), moves the
+frame-mesh ring by its motion weights, and uploads ~1,850 vertices; the GPU draws:
 
 1. the frame mesh outside the face (hair, neck, background), no depth test;
 2. the mouth interior (cavity, tongue, lower teeth on the jaw, upper teeth on the skull)
    and the eyeballs (the iris slides with the gaze), painter's order;
 3. the face mesh over them with a depth test (it has holes at the mouth and eyes, so the
    interior shows through exactly where the lips part and the lids open);
-4. the tongue's front half again, on top, when it is out (so it lies over the lower lip).
+4. while a lid closes, a blurred sample of the lid's skin over it (no streaks);
+5. a fringe just inside the lips' and lids' edges, fading out (antialiasing);
+6. the tongue's front half again, on top, when it is out (so it lies over the lower lip).
 """
 
 from __future__ import annotations
