@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from stylecast.engine.errors import FormatError, InputError, NoFaceError
-from stylecast.engine.face import FPS, N_EXPR, N_POSE
+from stylecast.engine.face import ARKIT_NAMES, FPS, N_EXPR, N_POSE
 from stylecast.engine.fit import (
     FitConfig,
     Fitter,
@@ -28,6 +28,7 @@ from stylecast.engine.fit import (
     estimate_neutral,
     rest_of,
 )
+from stylecast.engine.fit_calibrate import blend_basis, perceived_basis
 from stylecast.engine.landmarks import LandmarkTracker
 from stylecast.engine.motion import Motion
 from stylecast.engine.video import VideoReader
@@ -192,12 +193,20 @@ def fit_track(
         )
     if neutral is None:
         neutral = estimate_neutral(present, rig.neutral, rig.basis)
+    basis = basis_in_frame_of(rig.neutral, rig.basis, neutral)
+    stable = rig.stable_points(STABLE_COUNT)
+    if seen_at is not None and config.perceived_weight > 0:
+        # A face we can render: measure how the tracker sees each shape on it
+        # (fit_calibrate), so the re-rendering loop steps by what the tracker sees.
+        fitted = [k for k in range(N_EXPR) if ARKIT_NAMES[k] not in config.unfitted]
+        perceived = perceived_basis(seen_at, neutral, stable, fitted)
+        basis = blend_basis(basis, perceived, config.perceived_weight)
     fitter = Fitter(
         neutral,
-        basis_in_frame_of(rig.neutral, rig.basis, neutral),
+        basis,
         rest_of(rig.neutral, neutral),
         config,
-        stable=rig.stable_points(STABLE_COUNT),
+        stable=stable,
         regions=eye_regions(rig.groups),
     )
     return fitter.fit(track.points, track.fps, seen_at)

@@ -65,8 +65,12 @@ class FitConfig:
     huber: float = 0.003  # robust loss: residuals above this (inter-ocular units) count less
     # With a renderable face (`seen_at`): how many times the fitted face is rendered and
     # tracked again, and whether with its fitted expression (else without, at its pose).
-    reference_iterations: int = 2
+    reference_iterations: int = 4
     reference_expression: bool = True
+    # With a renderable face: the share of the tracker's calibrated view of each shape in
+    # the basis (fit_calibrate.perceived_basis), the rest the rig's geometric field. 0: the
+    # geometric fields alone, and no calibration clip is rendered.
+    perceived_weight: float = 0.5
     robust_iterations: int = 3  # reweighting steps of the robust fit (0: plain least squares)
     smooth_expr: float = 0.6  # Gaussian smoothing of weights over time, sigma in frames
     smooth_pose: float = 1.0  # Gaussian smoothing of pose over time, sigma in frames
@@ -76,6 +80,10 @@ class FitConfig:
         for name in ("depth_weight", "l2", "l1", "smooth_expr", "smooth_pose", "huber"):
             if getattr(self, name) < 0:
                 raise InputError(f"FitConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.perceived_weight <= 1.0:
+            raise InputError(
+                f"FitConfig.perceived_weight must be in [0, 1], got {self.perceived_weight}"
+            )
         unknown = [n for n in self.unfitted if n not in INDEX]
         if unknown:
             raise InputError(f"FitConfig.unfitted: not ARKit blendshape names: {unknown}")
