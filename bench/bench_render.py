@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from bench.bench_session import autogroup_note, cpu_share
 from bench.report import write_section
 from stylecast.engine.avatar import load_avatar
 from stylecast.engine.face import FPS, INDEX, N_EXPR
@@ -56,6 +57,7 @@ def main() -> None:
     args = ap.parse_args()
     avatar = load_avatar("default")
     expr, pose = sequence(args.frames)
+    share0 = cpu_share()
     rows = []
     for size in SIZES:
         with Renderer(avatar, size=size) as r:
@@ -66,12 +68,13 @@ def main() -> None:
         spread = f"{min(f for f, _ in runs):.0f}–{max(f for f, _ in runs):.0f}"
         rows.append((size, fps, spread, cpu))
         print(f"{size}x{size}: {fps:.0f} FPS median ({spread}), {cpu:.2f} CPU-ms/frame")
-    load = os.getloadavg()[0]
+    load, share1 = os.getloadavg()[0], cpu_share()
     body = (
         f"Default avatar, {args.frames}-frame talking sequence (jaw, blinks, smile, head "
         f"yaw ±15°), `Renderer.render` with read-back to numpy, one process; median of "
-        f"{args.runs} runs. OpenGL: {device}. Load average when run: {load:.1f} "
-        f"(the machine is shared; figures drop when it is busy).\n\n"
+        f"{args.runs} runs. OpenGL: {device}. Load average when run: {load:.1f}; a busy "
+        f"Python thread got {share0:.0%} / {share1:.0%} of a core before / after (the "
+        f"machine is shared; figures drop when it is busy). {autogroup_note()}\n\n"
         "| size | FPS (median) | FPS (min–max) | CPU ms per frame (all threads) |\n"
         "|---|---|---|---|\n"
         + "\n".join(f"| {s}×{s} | {f:.0f} | {sp} | {c:.2f} |" for s, f, sp, c in rows)
