@@ -259,18 +259,26 @@ async def run_sessions(
             "ok": dropped == skipped == underruns == 0 and p99 < 1000 / 30}  # fmt: skip
 
 
+async def probe(n: int, size: int, seconds: float, audio: np.ndarray) -> dict:
+    r = await run_sessions(n, size, seconds, audio)
+    r["seconds"] = seconds
+    shown = {k: v for k, v in r.items() if k != "trace"}
+    print(f"capacity {size}px n={n}, {seconds:.0f} s: {shown}")
+    for line in r["trace"]["worst"]:
+        print("   ", line, flush=True)
+    return r
+
+
 async def capacity(
-    size: int, seconds: float, audio: np.ndarray, start: int, max_n: int
+    size: int, seconds: float, audio: np.ndarray, start: int, max_n: int, screen_s: float
 ) -> tuple[int, list]:
-    """Up from `start` while runs pass (down while they fail): (most that passed, rows)."""
-    rows, best, n = [], 0, start
-    step = 0
-    while 1 <= n <= max_n:
-        r = await run_sessions(n, size, seconds, audio)
+    """Screen with short runs up from `start` while they pass (down while they fail), then
+    confirm the most that passed with a full run (one fewer if it fails, and so on):
+    (most sessions that passed a full run, rows (n, result))."""
+    rows, best, n, step = [], 0, start, 0
+    while screen_s < seconds and 1 <= n <= max_n:
+        r = await probe(n, size, screen_s, audio)
         rows.append((n, r))
-        print(f"capacity {size}px n={n}: { {k: v for k, v in r.items() if k != 'trace'} }")
-        for line in r["trace"]["worst"]:
-            print("   ", line, flush=True)
         if r["ok"]:
             best = max(best, n)
             if step < 0:
@@ -281,7 +289,16 @@ async def capacity(
                 break
             step = -1
         n += step
-    return best, sorted(rows, key=lambda x: x[0])
+    n = best if screen_s < seconds else start
+    best = 0
+    while n >= 1:
+        r = await probe(n, size, seconds, audio)
+        rows.append((n, r))
+        if r["ok"]:
+            best = n
+            break
+        n -= 1
+    return best, sorted(rows, key=lambda x: (x[1]["seconds"], x[0]))
 
 
 async def lateness(session: Session, late: list[float]) -> None:
@@ -421,8 +438,8 @@ def cpu_share(seconds: float = 2.0) -> float:
 
 
 CAP_COLUMNS = (
-    "size", "sessions", "render threads", "frames", "tick ms (median)", "late p99 / max, ms",
-    "dropped", "skipped", "underruns", "process CPU (cores)", "pass",
+    "size", "run (s)", "sessions", "render threads", "frames", "tick ms (median)",
+    "late p99 / max, ms", "dropped", "skipped", "underruns", "process CPU (cores)", "pass",
 )  # fmt: skip
 CMP_COLUMNS = (
     "render threads", "tick ms (median)", "render ms per tick (median / p99)",
@@ -481,11 +498,14 @@ async def amain(args) -> None:
     cap = {}
     starts = {512: args.start_512, 256: args.start_256}
     for size in (512, 256):
-        cap[size] = await capacity(size, args.capacity_s, audio, starts[size], args.max_sessions)
+        cap[size] = await capacity(
+            size, args.capacity_s, audio, starts[size], args.max_sessions, args.screen_s
+        )
     compare = None
+    n_cmp = max(cap[512][0], 2)
     if args.compare_threads:
-        one = await run_sessions(args.start_512, 512, args.capacity_s, audio, render_threads=1)
-        two = next(r for n, r in cap[512][1] if n == args.start_512)
+        one = await run_sessions(n_cmp, 512, args.compare_s, audio, render_threads=1)
+        two = await run_sessions(n_cmp, 512, args.compare_s, audio)
         compare = (one, two)
         print("one render thread:", {k: v for k, v in one.items() if k != "trace"}, flush=True)
     joins = {warm: await join_stall(512, warm) for warm in (False, True)}
@@ -500,9 +520,9 @@ async def amain(args) -> None:
 
     def cap_row(size: int, n: int, r: dict) -> str:
         return (
-            f"| {size} | {n} | {r['threads']} | {r['frames']} | {r['tick']:.1f} | "
-            f"{r['late_p99']:.0f} / {r['late_max']:.0f} | {r['dropped']} | {r['skipped']} | "
-            f"{r['underruns']} | {r['cpu']:.2f} | {'yes' if r['ok'] else 'no'} |"
+            f"| {size} | {r['seconds']:.0f} | {n} | {r['threads']} | {r['frames']} | "
+            f"{r['tick']:.1f} | {r['late_p99']:.0f} / {r['late_max']:.0f} | {r['dropped']} | "
+            f"{r['skipped']} | {r['underruns']} | {r['cpu']:.2f} | {'yes' if r['ok'] else 'no'} |"
         )
 
     cap_rows = [cap_row(size, n, r) for size in (512, 256) for n, r in cap[size][1]]
@@ -512,8 +532,8 @@ async def amain(args) -> None:
     if compare:
         one, two = compare
         compare_text = f"""
-Side by side, {args.start_512} sessions at 512 px, the same {args.capacity_s:.0f} s run with
-one render thread (frames drawn one after the other, as before) and with {two["threads"]}:
+Side by side, {n_cmp} sessions at 512 px, the same {args.compare_s:.0f} s run with one
+render thread (frames drawn one after the other, as before) and with {two["threads"]}:
 
 {table(CMP_COLUMNS, [cmp_row(one), cmp_row(two)])}
 """
@@ -555,7 +575,10 @@ work. 48 kHz input adds the resampler's ~21 ms hold-back. Dropped video frames
 clock over a run (median; a negative figure is the worker falling behind when the machine \
 starves it).
 
-### Capacity ({args.capacity_s:.0f} s per run)
+### Capacity ({args.capacity_s:.0f} s runs)
+
+Levels are picked with {args.screen_s:.0f} s runs, then the most sessions that passed is
+confirmed with a {args.capacity_s:.0f} s run (one fewer if it fails).
 
 Every session speaks (20 ms chunks at microphone pace) and has its own consumer task in
 the same event loop; front ends made ahead (`Scheduler.prewarm`, as at server start-up).
@@ -625,6 +648,8 @@ def main() -> None:
     ap.add_argument("--start-512", type=int, default=4, help="first 512 px level tried")
     ap.add_argument("--start-256", type=int, default=6, help="first 256 px level tried")
     ap.add_argument("--compare-threads", action="store_true")
+    ap.add_argument("--screen-s", type=float, default=20.0, help="short runs that pick the level")
+    ap.add_argument("--compare-s", type=float, default=30.0, help="each --compare-threads run")
     args = ap.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
     asyncio.run(amain(args))
