@@ -47,11 +47,12 @@ void main() {
 LID = """
 #version 330
 uniform sampler2D lid_skin;
+uniform float shade;  // a closed lid lies in the eye socket's shadow
 in vec2 v_uv;
 in float v_lid;
 out vec4 f_color;
 void main() {
-    f_color = vec4(texture(lid_skin, v_uv).rgb, v_lid);
+    f_color = vec4(shade * texture(lid_skin, v_uv).rgb, v_lid);
 }
 """
 FRINGE = """

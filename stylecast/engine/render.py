@@ -55,6 +55,7 @@ MAX_DEPTH_SLOPE = 1.2
 # the eye closes, the lid's skin fades to a blurred sample of the skin a little above it.
 LID_SKIN_UP = 0.08  # where that sample is taken: this far above the lid, inter-ocular units
 LID_SKIN_BLUR = 0.035  # its blur (Gaussian sigma), inter-ocular units
+LID_SKIN_SHADE = 0.93  # and its brightness: the skin above is lit, a closed lid less so
 LID_RING_SHARE = 0.5  # how much of it the ring above the lid shows (the fade upwards)
 LID_MIN = 0.01  # below this much lid skin (eyes open) the lid pass is skipped
 # The face's holes (the lips' and the lids' edges) are antialiased by a fringe: a strip
@@ -267,6 +268,7 @@ class Renderer:
         self._prog_col = ctx.program(vertex_shader=gl.VERTEX, fragment_shader=gl.COLOURED)
         self._prog_lid = ctx.program(vertex_shader=gl.LID_VERTEX, fragment_shader=gl.LID)
         self._prog_lid["lid_skin"].value = 1
+        self._prog_lid["shade"].value = LID_SKIN_SHADE
         self._vbo_pos = ctx.buffer(reserve=self._pos.nbytes, dynamic=True)
         self._vbo_attr = ctx.buffer(self._attr.tobytes())
         self._vbo_lid = ctx.buffer(reserve=self._lid.nbytes, dynamic=True)
