@@ -27,7 +27,8 @@ TONGUE_COLOR = np.array([0.8, 0.42, 0.44])
 CAVITY_COLOR = np.array([[0.24, 0.075, 0.075], [0.04, 0.015, 0.015]])  # at the lips, back
 
 # One side of each arch, from the middle outwards: (width, height) of each tooth in
-# inter-ocular units along the arch (central incisor ~8.5 x 10.5 mm; lower incisors narrow).
+# inter-ocular units (central incisor ~8.5 x 10.5 mm; lower incisors narrow). The widths
+# are relative: the teeth share out the arch's span in these proportions.
 UPPER_TEETH = ((0.135, 0.17), (0.105, 0.145), (0.12, 0.16), (0.105, 0.13), (0.1, 0.12))
 LOWER_TEETH = ((0.085, 0.14), (0.095, 0.14), (0.11, 0.15), (0.11, 0.13), (0.11, 0.12))
 CANINE = 2  # index of the canine in those lists: its cutting edge is a point
@@ -152,7 +153,8 @@ def _tongue(mid_x: float, lip_y: float, z_front: float, light: float) -> MeshPar
             groove = 0.012 * np.exp(-((xt / 0.18) ** 2)) * min(1.0, zt / tip)  # median groove
             y = lip_y + 0.14 - dome + groove + 0.05 * zt
             verts.append((mid_x + xt * half, y, z_front + 0.09 + 0.55 * zt))
-            shade = (1 - 0.55 * zt) * (1 - 0.4 * xt**2) * (1 - 1.8 * groove / 0.012 * 0.08)
+            # Darker towards the back, the sides and in the groove; a sheen near the tip.
+            shade = (1 - 0.55 * zt) * (1 - 0.4 * xt**2) * (1 - 0.144 * groove / 0.012)
             shade *= 1 + 0.12 * np.exp(-((xt - 0.35) ** 2 + (zt - 0.15) ** 2) / 0.03)
             attrib.append((*(TONGUE_COLOR * 0.85 * light * shade), -1.0))
     tris = []
