@@ -4,6 +4,7 @@ side by side on a corpus split (training/evaluate.py). Needs the [train] extra (
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -72,6 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-mean-face", action="store_true", help="skip the static mean-face reference row"
     )
     p.add_argument(
+        "--table-from",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="evaluate nothing: remake the table (and --card) from this results.json and the "
+        "--merge files",
+    )
+    p.add_argument(
         "--merge",
         action="append",
         type=Path,
@@ -121,6 +129,14 @@ def _eval(args: argparse.Namespace) -> int:
     from stylecast.engine.avatar import load_avatar
     from stylecast.training import evaluate as ev
 
+    if args.table_from is not None:
+        try:
+            results = json.loads(args.table_from.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"--table-from {args.table_from}: not a results.json ({e})") from e
+        for path in args.merge or []:
+            ev.merge_rows(results, path)
+        return _report(ev, results, args)
     if args.limit is not None and args.limit < 2:
         raise InputError(f"--limit must be >= 2, got {args.limit}")
     if args.samples < 1:
@@ -158,6 +174,11 @@ def _eval(args: argparse.Namespace) -> int:
         results["interpolation"] = study
         ev.plot_interpolation(study, args.out / "style-interpolation.png")
     results["wall_seconds"] = time.perf_counter() - started
+    return _report(ev, results, args)
+
+
+def _report(ev, results: dict, args: argparse.Namespace) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
     ev.save_json(results, args.out / "results.json")
     table = ev.markdown_table(results)
     print(table)
