@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--saas", metavar="DIR", help="SAAS checkpoint folder (model.safetensors)")
     p.add_argument("--styletalk", metavar="DIR", help="StyleTalk checkpoint folder")
+    p.add_argument("--saas-name", default=None, help="row name of --saas (default: SAAS)")
     p.add_argument(
         "--saas-no-hyperstyle",
         metavar="DIR",
@@ -156,7 +157,8 @@ def _eval(args: argparse.Namespace) -> int:
     log.info("%d of the %d utterances of %s %s loaded in %.0f s", len(utts), len(pool),
              args.corpus, args.split, time.perf_counter() - started)  # fmt: skip
     systems = ev.load_systems(args.saas, args.styletalk, not args.no_knockouts,
-                              args.saas_no_hyperstyle, extra, ablations)  # fmt: skip
+                              args.saas_no_hyperstyle, extra, ablations,
+                              args.saas_name)  # fmt: skip
     if not args.no_mean_face:
         systems.insert(1, ev.MeanFace.from_corpus(args.corpus))
     sync = ev.load_sync_discriminator(args.sync) if args.sync else None

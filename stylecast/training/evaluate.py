@@ -720,6 +720,7 @@ def load_systems(
     saas_no_hyperstyle: str | None = None,
     extra: list[tuple[str, Path]] = (),
     ablations: list[tuple[str, Path]] = (),
+    saas_name: str | None = None,
 ) -> list:
     """Baseline, StyleTalk, SAAS (+ its knock-outs), then `extra` full systems and
     expression-only `ablations`, each (row name, checkpoint folder)."""
@@ -727,7 +728,7 @@ def load_systems(
     if styletalk:
         systems.append(system_for(styletalk))
     if saas:
-        main = system_for(saas)
+        main = system_for(saas, saas_name)
         systems.append(main)
         if knockouts and isinstance(main, SAASSystem):
             systems.append(
