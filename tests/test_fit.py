@@ -263,7 +263,7 @@ def round_trip():
     """(truth, fitted) motions: the scripted motion rendered with the default avatar, then
     fitted from MediaPipe's landmarks on the rendered frames, against the avatar's own rest
     frame, with MediaPipe's view of the avatar's shapes calibrated on a clip of its own
-    (fit_calibrate) and its errors taken off by re-rendering (seen_at). ~25 s on 2 cores."""
+    (fit_calibrate) and its errors taken off by re-rendering (seen_at). About 20 s of CPU."""
     from stylecast.engine.avatar import load_avatar
     from stylecast.engine.capture import fit_track, neutral_of_avatar, seen_at_of, track_frames
     from stylecast.engine.render import Renderer
