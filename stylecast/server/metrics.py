@@ -128,7 +128,9 @@ class Metrics:
         self.refused = Counter(p + "sessions_refused_total", "Sessions refused, by reason.")
         self.frames_sent = Counter(p + "frames_sent_total", "Media messages sent, by kind.")
         self.frames_dropped = Counter(
-            p + "frames_dropped_total", "Video frames dropped for slow clients, by where."
+            p + "frames_dropped_total",
+            "Video frames not sent, by where: engine (slow consumer), send (slow client), "
+            "overload (not drawn).",
         )
         self.protocol_errors = Counter(
             p + "protocol_errors_total", "Error events sent for client messages, by code."

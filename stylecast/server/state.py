@@ -36,6 +36,9 @@ class ServerState:
         self.builder = ThreadPoolExecutor(1, thread_name_prefix="stylecast-build")  # uploads
         self.io = ThreadPoolExecutor(2, thread_name_prefix="stylecast-io")  # file loads
         self.live = 0  # sessions holding a slot
+        # Front ends made now, off the event loop, so a joining session does not stall the
+        # live ones (making one holds the GIL ~0.3 s; docs/engine.md).
+        self.builder.submit(self.scheduler.prewarm, config.max_sessions)
 
     # ------------------------------------------------------------------ slots
 

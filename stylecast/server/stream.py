@@ -93,6 +93,7 @@ class StreamConnection:
         self._remainder = b""  # a partial PCM sample frame carried to the next chunk
         self._segment_open = False
         self._arrivals: deque[float] = deque()  # first-audio times of segments not started
+        self._engine_skips = 0
         self._engine_drops = 0
         self._close: tuple[int, str, str] | None = None  # close code, reason, error event
         self._stop = asyncio.Event()  # set when the stream must end (fatal error)
@@ -239,6 +240,10 @@ class StreamConnection:
             if drops > self._engine_drops:
                 self.metrics.frames_dropped.inc(drops - self._engine_drops, where="engine")
                 self._engine_drops = drops
+            skips = self.session.stats.skipped_video  # not drawn: the engine was overloaded
+            if skips > self._engine_skips:
+                self.metrics.frames_dropped.inc(skips - self._engine_skips, where="overload")
+                self._engine_skips = skips
             before = self.outbox.dropped
             ok = self.outbox.put(packet)
             if self.outbox.dropped > before:
