@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--frontend",
             default=None,
             choices=("phoneme", "mel"),
-            help="content input (default: phoneme for StyleTalk, mel for SAAS)",
+            help="content input (default: mel: it beat phoneme ids on every lip measure at equal "
+            "steps; docs/model-card.md)",
         )
         p.add_argument(
             "--corpus",
@@ -86,7 +87,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     styletalk = args.model == "styletalk"
-    frontend = args.frontend or ("phoneme" if styletalk else "mel")
+    frontend = args.frontend or "mel"
     # StyleTalk decodes every frame from its own window (11x the work per frame): smaller
     # batches keep a CPU step near a second.
     args.batch = args.batch or (8 if styletalk else 16)
