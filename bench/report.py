@@ -37,7 +37,11 @@ def machine() -> str:
 def command() -> str:
     """The command line that ran the benchmark, with paths relative to the repository."""
     root = str(BENCHMARKS_MD.parent.parent) + os.sep
-    return "python " + " ".join(shlex.quote(a.replace(root, "")) for a in sys.argv)
+    args = [a.replace(root, "") for a in sys.argv]
+    script = Path(args[0])
+    if script.parent.name == "bench" and script.suffix == ".py":  # run as `python -m bench.X`
+        args[0:1] = ["-m", f"bench.{script.stem}"]
+    return "python " + " ".join(shlex.quote(a) for a in args)
 
 
 def write_section(name: str, title: str, body: str, path: Path = BENCHMARKS_MD) -> None:
