@@ -146,22 +146,13 @@ def _frame_size(path: Path) -> int:
 
 def style_code(model, style: str) -> np.ndarray:
     """--style: a preset, a mix "a:0.7,b:0.3", or a motion file -> the model's code."""
-    from stylecast.engine.errors import InputError
     from stylecast.engine.motion import SUFFIXES, load_motion
+    from stylecast.engine.motion_backend import parse_style_mix
 
     if Path(style).suffix.lower() in SUFFIXES:
         clip = load_motion(Path(style))
         return model.extract_style(clip.expr, clip.pose)
-    weights: dict[str, float] = {}
-    for part in style.split(","):
-        name, _, w = part.strip().partition(":")
-        try:
-            weight = float(w) if w else 1.0
-        except ValueError:
-            raise InputError(f"style {style!r}: weight {w!r} is not a number") from None
-        if not np.isfinite(weight) or weight <= 0:
-            raise InputError(f"style {style!r}: weights must be > 0, got {weight}")
-        weights[name] = weights.get(name, 0.0) + weight
+    weights = parse_style_mix(style)
     total = sum(weights.values())
     return sum(model.style_code(n) * np.float32(w / total) for n, w in weights.items())
 

@@ -132,6 +132,22 @@ class MotionModel(ABC):
             ) from None
 
 
+def parse_style_mix(spec: str) -> dict[str, float]:
+    """ "happy" or "happy:0.7,sad:0.3" -> {name: weight}: weights > 0, a name given twice
+    adds up, not normalised (a mix's code is the weighted mean of the codes)."""
+    out: dict[str, float] = {}
+    for part in spec.split(","):
+        name, _, w = part.strip().partition(":")
+        try:
+            weight = float(w) if w else 1.0
+        except ValueError:
+            raise InputError(f"style mix {spec!r}: weight {w!r} is not a number") from None
+        if not np.isfinite(weight) or weight <= 0:
+            raise InputError(f"style mix {spec!r}: weights must be > 0, got {weight}")
+        out[name] = out.get(name, 0.0) + weight
+    return out
+
+
 def style_clip(expr: np.ndarray, pose: np.ndarray, n_motion: int = N_EXPR + N_POSE) -> np.ndarray:
     """Check a style clip, expr (T, 52) + pose (T, 6) with T >= 1, finite; -> (T, 58) float32
     (expr then pose). InputError naming the shapes received."""

@@ -30,6 +30,7 @@ import torch
 
 from stylecast.engine.errors import InputError
 from stylecast.engine.motion import Motion, load_motion, save_motion
+from stylecast.engine.motion_backend import parse_style_mix
 from stylecast.models.checkpoint import WEIGHTS, load_model
 from stylecast.paths import assets_dir
 
@@ -174,18 +175,9 @@ def list_styles(folder: str | Path | None = None) -> list[dict]:
 
 
 def parse_mix(spec: str) -> dict[str, float]:
-    """ "happy" or "happy:0.7,sad:0.3" -> {name: weight} (weights > 0, normalised later)."""
-    out: dict[str, float] = {}
-    for part in spec.split(","):
-        name, _, w = part.strip().partition(":")
-        try:
-            weight = float(w) if w else 1.0
-        except ValueError:
-            raise InputError(f"style mix {spec!r}: weight {w!r} is not a number") from None
-        if weight <= 0 or not np.isfinite(weight):
-            raise InputError(f"style mix {spec!r}: weights must be > 0, got {weight}")
-        out[check_name(name)] = out.get(name, 0.0) + weight
-    return out
+    """ "happy" or "happy:0.7,sad:0.3" -> {name: weight} (weights > 0, normalised later),
+    every name a valid style name."""
+    return {check_name(name): w for name, w in parse_style_mix(spec).items()}
 
 
 def load_code(spec: str, key: str, weights: str | None = None, folder=None) -> np.ndarray:
