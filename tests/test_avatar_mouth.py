@@ -8,32 +8,13 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from stylecast.engine.avatar import load_avatar
 from stylecast.engine.avatar_mouth import LOWER_TEETH, UPPER_TEETH, build_mouth
-from stylecast.engine.errors import BackendError
 from stylecast.engine.face import INDEX
-
-
-@pytest.fixture(scope="module")
-def avatar():
-    return load_avatar("default")
 
 
 @pytest.fixture(scope="module")
 def mouth(avatar):
     return build_mouth(avatar.rig, 1.0)
-
-
-@pytest.fixture(scope="module")
-def renderer(avatar):
-    from stylecast.engine.render import Renderer
-
-    try:
-        r = Renderer(avatar)
-    except BackendError as e:  # pragma: no cover - CI installs Mesa EGL
-        pytest.skip(str(e))
-    yield r
-    r.close()
 
 
 def pieces(part) -> list[np.ndarray]:

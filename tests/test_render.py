@@ -6,26 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylecast.engine.avatar import load_avatar
 from stylecast.engine.errors import BackendError, InputError
 from stylecast.engine.face import INDEX
 from stylecast.engine.gl import EGL_PACKAGES, create_context
 from stylecast.engine.render import Renderer
-
-
-@pytest.fixture(scope="module")
-def avatar():
-    return load_avatar("default")
-
-
-@pytest.fixture(scope="module")
-def renderer(avatar):
-    try:
-        r = Renderer(avatar)
-    except BackendError as e:  # pragma: no cover - CI installs Mesa EGL
-        pytest.skip(str(e))
-    yield r
-    r.close()
 
 
 def expr(**weights: float) -> np.ndarray:
