@@ -9,8 +9,11 @@ import pytest
 
 from stylecast.cli import EXIT_INPUT, main
 from stylecast.engine.errors import FormatError, InputError
+from stylecast.engine.face import LOWER_FACE_MASK
 from stylecast.training import corpus, styles, tts
 from stylecast.training.corpus import CorpusConfig, CorpusReader, plan, synthesize
+from stylecast.training.performer import perform
+from stylecast.training.prosody import frame_prosody
 from stylecast.training.timeline import SAMPLE_RATE, phone_ids_per_frame
 
 TINY = CorpusConfig(hours=0.012, seed=5, shard_size=4)  # ~43 s: 3 train shards, 1 val, 1 test
@@ -133,3 +136,19 @@ def test_bad_input_is_refused(tmp_path):
     assert main(["data", "synth", "--hours", "-1", "--out", str(tmp_path / "x")]) == EXIT_INPUT
     with pytest.raises(SystemExit):
         main(["data", "synth", "--out", str(tmp_path)])  # --hours is required
+
+
+def test_the_performer_hears_the_engine_pitch():
+    """The corpus drives the performer with the engine's pitch (engine/prosody.py on the
+    live front end's windows); pitch moves only the brows, the head and what follows them
+    (gaze, and blinks through the shared random stream), never the mouth."""
+    spec = plan(TINY)[0].utterances[0]
+    made = corpus._Worker().utterance(spec)
+    utt, style = made["utt"], styles.style(spec.style_id)
+    engine_pitch = frame_prosody(utt.audio, utt.n_frames)[:, 2]
+    assert (engine_pitch > 0).mean() > 0.3  # speech: mostly voiced
+    want = perform(utt, style, spec.seed, pitch=engine_pitch)
+    assert np.array_equal(made["expr"], want.expr) and np.array_equal(made["pose"], want.pose)
+    flat = perform(utt, style, spec.seed, pitch=np.zeros_like(engine_pitch))
+    assert np.array_equal(flat.expr[:, LOWER_FACE_MASK], want.expr[:, LOWER_FACE_MASK])
+    assert not np.allclose(flat.pose, want.pose, atol=1e-4)

@@ -39,8 +39,8 @@ import numpy as np
 
 from stylecast.engine.errors import FormatError, InputError
 from stylecast.engine.phonemes import PHONEME_ID, PHONEMES
+from stylecast.training import prosody, styles, tts
 from stylecast.training import sentences as sentence_bank
-from stylecast.training import styles, tts
 from stylecast.training.timeline import SAMPLE_RATE, Phone, Utterance, phone_ids_per_frame
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,9 @@ class _Worker:
     def utterance(self, spec: UtteranceSpec) -> dict:
         utt = self.tts.synthesize(spec.text, spec.voice)
         n = utt.n_frames
-        motion = self.perform(utt, styles.style(spec.style_id), spec.seed)
+        # the engine's pitch (what a live session hears), the performer's own loudness
+        pitch = prosody.pitch_hz(utt.audio, utt.sample_rate, n)
+        motion = self.perform(utt, styles.style(spec.style_id), spec.seed, pitch=pitch)
         assert motion.expr.shape == (n, 52) and motion.pose.shape == (n, 6)
         true = phone_ids_per_frame(utt.phones, n)
         return {

@@ -33,19 +33,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylecast.engine.audio import mel_windows, prosody_centre
+from stylecast.engine.audio import mel_windows
 from stylecast.engine.baseline import BaselineMotion
 from stylecast.engine.errors import InputError
 from stylecast.engine.face import ARKIT_NAMES, INDEX
 from stylecast.engine.motion_backend import MotionInputs
-from stylecast.engine.prosody import WINDOW as PROSODY_WINDOW
-from stylecast.engine.prosody import prosody
 from stylecast.models.checkpoint import WEIGHTS, load_model, load_state_strict, read_weights
 from stylecast.models.config import DiscriminatorConfig, SAASConfig, StyleTalkConfig
 from stylecast.models.losses import LipSyncDiscriminator, sync_probability
 from stylecast.models.sampling import generate_saas, pose_token_count
 from stylecast.training import metrics as M
 from stylecast.training.corpus import CorpusReader
+from stylecast.training.prosody import frame_prosody
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +95,6 @@ class StyleClip:
     @property
     def motion(self) -> np.ndarray:
         return np.concatenate([self.expr, self.pose], axis=1).astype(np.float32)
-
-
-def frame_prosody(audio: np.ndarray, frames: int) -> np.ndarray:
-    """(S,) float32 16 kHz -> (frames, 3): the engine's per-frame prosody windows."""
-    starts = prosody_centre(np.arange(frames)) - PROSODY_WINDOW // 2  # may be < 0
-    pad = PROSODY_WINDOW
-    x = np.concatenate([np.zeros(pad, np.float32), audio, np.zeros(2 * pad, np.float32)])
-    return prosody(x[starts[:, None] + pad + np.arange(PROSODY_WINDOW)])
 
 
 def load_split(

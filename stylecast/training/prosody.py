@@ -1,19 +1,25 @@
-"""Per-frame prosody of corpus audio for the performer: loudness (RMS in dBFS) and a cheap
-pitch estimate (normalised autocorrelation), both at 30 FPS, numpy only."""
+"""Per-frame prosody of corpus audio for the performer, at 30 FPS, numpy only.
+
+Loudness here is the performer's own: the RMS level of a 40 ms window at each frame centre
+(what every shipped corpus was made with). Pitch is the engine's estimator
+(`engine/prosody.py`, YIN on the 50 ms window the live front end reads at each frame
+centre), so the corpus, the evaluation and a live session hear the same pitch; this module
+only places the engine's windows on a whole clip.
+"""
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from stylecast.engine.audio import prosody_centre
 from stylecast.engine.face import FPS
+from stylecast.engine.pcm import SAMPLE_RATE as ENGINE_RATE
+from stylecast.engine.prosody import WINDOW as ENGINE_WINDOW
+from stylecast.engine.prosody import prosody
 
-WINDOW_S = 0.04  # analysis window around each frame centre: 40 ms (two 70 Hz periods)
-F0_MIN, F0_MAX = 70.0, 400.0  # Hz: the pitch range searched
-VOICING_THRESHOLD = 0.5  # normalised autocorrelation peak above which a frame is voiced
-SILENCE_DB = -60.0  # dBFS floor
+WINDOW_S = 0.04  # loudness window around each frame centre: 40 ms
+SILENCE_DB = -60.0  # dBFS floor of the performer's loudness
 
 
 def _frames(audio: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray:
@@ -37,33 +43,30 @@ def loudness_db(audio: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarra
     return np.maximum(20.0 * np.log10(rms), SILENCE_DB).astype(np.float32)
 
 
-@lru_cache(maxsize=8)
-def _taper_acf(width: int, n_fft: int) -> np.ndarray:
-    """Normalised autocorrelation of the Hann window: what the taper alone does to a lag."""
-    w = np.hanning(width)
-    acf = np.fft.irfft(np.abs(np.fft.rfft(w, n_fft)) ** 2, n_fft)
-    return acf / acf[0]
+def frame_prosody(audio: np.ndarray, n_frames: int) -> np.ndarray:
+    """(S,) float32 16 kHz audio -> (n_frames, 3) float32: the engine's loudness dB, voicing
+    and pitch Hz on the 800-sample window centred on each frame (zeros past the ends), the
+    values a live session computes for the same audio."""
+    x = np.asarray(audio, np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"audio must be mono (S,), got shape {x.shape}")
+    starts = prosody_centre(np.arange(n_frames)) - ENGINE_WINDOW // 2  # may be < 0
+    pad = ENGINE_WINDOW
+    x = np.concatenate([np.zeros(pad, np.float32), x, np.zeros(2 * pad, np.float32)])
+    need = int(starts.max(initial=0)) + 2 * pad
+    if need > len(x):  # n_frames reaches past the audio: more zeros
+        x = np.concatenate([x, np.zeros(need - len(x), np.float32)])
+    return prosody(x[starts[:, None] + pad + np.arange(ENGINE_WINDOW)])
 
 
 def pitch_hz(audio: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray:
-    """(n_frames,) float32: fundamental frequency in Hz at each frame, 0 where unvoiced.
-    Normalised autocorrelation of a 40 ms Hann window; good enough to drive gestures."""
-    frames = _frames(audio, sample_rate, n_frames)
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    frames = frames * np.hanning(frames.shape[1])
-    lo, hi = int(sample_rate / F0_MAX), int(sample_rate / F0_MIN)
-    n_fft = 1 << int(np.ceil(np.log2(frames.shape[1] + hi)))  # no wrap-around up to lag hi
-    spec = np.fft.rfft(frames, n_fft, axis=1)
-    acf = np.fft.irfft(np.abs(spec) ** 2, n_fft, axis=1)  # (T, n_fft)
-    energy = acf[:, :1] + 1e-12
-    norm = acf[:, lo:hi] / energy / _taper_acf(frames.shape[1], n_fft)[lo:hi]  # unbias the taper
-    # the shortest lag whose peak is near the best one: avoids locking onto 2 periods
-    top = norm.max(axis=1, keepdims=True)
-    local_max = np.zeros_like(norm, bool)
-    local_max[:, 1:-1] = (norm[:, 1:-1] >= norm[:, :-2]) & (norm[:, 1:-1] >= norm[:, 2:])
-    best = np.argmax(local_max & (norm >= 0.85 * top), axis=1)
-    peak = norm[np.arange(len(norm)), best]
-    f0 = sample_rate / (lo + best)
-    rms_db = 10.0 * np.log10(energy[:, 0] / frames.shape[1] + 1e-12)
-    voiced = (peak > VOICING_THRESHOLD) & (rms_db > SILENCE_DB + 15.0)
-    return np.where(voiced, f0, 0.0).astype(np.float32)
+    """(n_frames,) float32: fundamental frequency in Hz at each frame, 0 where unvoiced or
+    silent: the engine's estimate (audio at another rate is resampled to 16 kHz first)."""
+    x = np.asarray(audio, np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"audio must be mono (S,), got shape {x.shape}")
+    if sample_rate != ENGINE_RATE:
+        import soxr
+
+        x = soxr.resample(x, sample_rate, ENGINE_RATE, "HQ").astype(np.float32)
+    return frame_prosody(x, n_frames)[:, 2].copy()
