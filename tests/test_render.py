@@ -246,3 +246,23 @@ def test_a_renderer_moves_between_threads(avatar):
             assert np.array_equal(pool.submit(r.render, e, pose()).result(), want)
     finally:
         r.close()
+
+
+def test_nodding_spreads_the_hairs_stretch_over_the_hair(renderer, avatar):
+    # Above the forehead the hair runs into the top of the frame, which stays put: the
+    # frame mesh's rings between them take up the forehead's motion. Squeezed into the
+    # last rings, a nod (pitch +15) stretched the hair there 2.4x into streaks.
+    oval = avatar.rig.groups["face_oval"]
+    n = len(oval)
+    levels = (len(avatar.ring_vertices) - 4) // n
+    top = np.argsort(avatar.landmarks[oval, 1])[:5]  # the rays straight up
+    ids = np.array([[oval[i]] + [478 + k * n + i for k in range(levels)] for i in top])
+
+    def spacing(p):
+        v = renderer.vertices(expr(), p)[:, :2]
+        return np.linalg.norm(np.diff(v[ids], axis=1), axis=2) * (renderer.size / 2)
+
+    rest = spacing(pose())
+    for p in (pose(pitch=15), pose(pitch=-15)):
+        ratio = spacing(p)[rest > 1.0] / rest[rest > 1.0]
+        assert ratio.min() > 0.4 and ratio.max() < 1.8, (ratio.min(), ratio.max())

@@ -76,6 +76,11 @@ def build_ring(landmarks: np.ndarray, rest: RestPose, rig: FaceRig, size: int) -
     d_iod = dist_px / iod
     border_fade = np.clip((reach - dist_px) / (0.3 * reach), 0, 1)
     weight = np.exp(-((d_iod / reach_iod) ** 2)) * border_fade**2 * (3 - 2 * border_fade)
+    # Where the border is near (hair cut off by the top of the frame), never more than a
+    # straight fall from the outline to the border: a fall squeezed into the last stretch
+    # stretched the hair there 2.4x as the head nodded (pitch +15 deg); spread over the
+    # whole way, at most ~1.6x.
+    weight = np.minimum(weight, 1.0 - dist_px / reach)
     # Exactly zero where it is small: those triangles never move and are not drawn.
     weight = np.clip((weight - 0.03) / 0.97, 0.0, 1.0)
     weight[-1] = 0.0
