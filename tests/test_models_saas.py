@@ -253,3 +253,116 @@ def test_audio_encoder_output_keeps_its_scale_when_its_weights_grow(audio_norm):
         assert torch.allclose(after, before, atol=1e-2)  # LayerNorm's eps: not exact
     else:
         assert torch.allclose(after, 50.0 * before, rtol=1e-4, atol=1e-4)
+
+
+def with_switches(**expression) -> SAAS:
+    """A tiny SAAS with ExpressionConfig switches set and non-zero HyperStyle offsets."""
+    cfg = saas_config("tiny", "mel")
+    cfg = dataclasses.replace(cfg, expression=dataclasses.replace(cfg.expression, **expression))
+    torch.manual_seed(0)
+    model = SAAS(cfg).eval()
+    torch.nn.init.normal_(model.expression.hyper.head_b.weight, std=0.3)
+    return model
+
+
+SWITCHES = [{"style_norm": True}, {"audio_skip": True}, {"style_norm": True, "audio_skip": True}]
+
+
+@pytest.mark.parametrize("switches", SWITCHES)
+def test_expression_switches_keep_generate_equal_to_step_by_step(switches):
+    model = with_switches(**switches)
+    style = style_codes(model) * 10.0
+    x = features("mel", 2, 9)
+    fpt = model.cfg.pose.frames_per_token
+    u = torch.rand(2, pose_token_count(9, fpt), generator=torch.Generator().manual_seed(2))
+    whole = generate_saas(model, x, style, u)
+    streamed = stream(model, x, style, frame_uniforms(u, 9, fpt))
+    assert (whole.expr - streamed.expr).abs().max() < 1e-5
+    assert (whole.pose - streamed.pose).abs().max() < 1e-5
+
+
+def test_style_norm_makes_the_expression_blind_to_the_code_scale():
+    normed, plain = with_switches(style_norm=True), with_switches()
+    x = features("mel", 2, 6)
+    style = style_codes(plain)
+    with torch.no_grad():
+        assert torch.allclose(normed(x, style), normed(x, 7.0 * style), atol=1e-5)
+        assert (plain(x, style) - plain(x, 7.0 * style)).abs().max() > 1e-3
+    names = {k for k in normed.state_dict() if "style_norm" in k}
+    assert not names  # no weights: checkpoints without the switch load unchanged
+
+
+def test_audio_skip_adds_the_audio_to_the_decoder_input():
+    model = with_switches(audio_skip=True)
+    x = features("mel", 1, 6)
+    style = style_codes(model, 1)
+    with torch.no_grad():
+        before = model(x, style)
+        model.expression.audio_skip.weight.zero_()
+        model.expression.audio_skip.bias.zero_()
+        zeroed = model(x, style)
+        plain = with_switches()  # same init for every module the skip does not add
+        plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                               if "audio_skip" not in k})  # fmt: skip
+        assert torch.allclose(plain(x, style), zeroed, atol=1e-6)
+    assert (before - zeroed).abs().max() > 1e-4
+
+
+def test_style_gain_scales_the_style_branch_and_its_offsets():
+    model = with_switches()
+    x = features("mel", 2, 6)
+    style = style_codes(model)
+    with torch.no_grad():
+        full = model(x, style)
+        model.expression.style_gain = 0.0  # the branch and Delta off: style only via decoder
+        off = model(x, style)
+        z = model.audio_encoder(x)
+        e = model.expression
+        st = e.zero_state(2)
+        canonical, _ = e.canonical(z, (st.can_h, st.can_c))
+        cond = style[:, None].expand(-1, 6, -1)
+        expected = torch.sigmoid(e.decoder(torch.cat([canonical, cond], -1)))
+    assert torch.allclose(off, expected, atol=1e-6)
+    assert (full - off).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("poles", [1, 2])
+def test_pose_smoothing_poles_agree_between_generate_and_step(poles):
+    cfg = saas_config("tiny", "mel")
+    cfg = dataclasses.replace(cfg, pose=dataclasses.replace(cfg.pose, smoothing_poles=poles))
+    torch.manual_seed(0)
+    model = SAAS(cfg).eval()
+    x = features("mel", 2, 13)
+    style = style_codes(model)
+    fpt = cfg.pose.frames_per_token
+    u = torch.rand(2, pose_token_count(13, fpt), generator=torch.Generator().manual_seed(4))
+    whole = generate_saas(model, x, style, u)
+    streamed = stream(model, x, style, frame_uniforms(u, 13, fpt))
+    assert (whole.pose - streamed.pose).abs().max() < 1e-5
+    assert float(whole.pose.abs().max()) > 1e-3  # not trivially zero
+
+
+def test_two_poles_remove_the_kink_a_code_boundary_leaves():
+    from stylecast.models.sampling import smooth_pose
+
+    step_input = torch.zeros(1, 40, 6)
+    step_input[:, 8:] = 1.0  # one code boundary: the decoded pose jumps
+    jerks = {}
+    for poles in (1, 2):
+        y = smooth_pose(step_input, 0.7, poles)[0, :, 0]
+        jerks[poles] = float((y[2:] - 2 * y[1:-1] + y[:-2]).abs().max())
+        assert float(y[-1]) == pytest.approx(1.0, abs=1e-3)  # it still gets there
+    assert jerks[2] < 0.5 * jerks[1]
+
+
+def test_configs_saved_before_the_switches_read_with_the_old_behaviour():
+    from stylecast.models.config import config_from_dict, config_to_dict
+
+    data = config_to_dict(saas_config("small"))
+    for key in ("style_norm", "style_warmup", "audio_skip"):
+        del data["fields"]["expression"][key]
+    del data["fields"]["pose"]["smoothing_poles"]
+    old = config_from_dict(data)
+    assert (old.expression.style_norm, old.expression.style_warmup) == (False, 0)
+    assert old.expression.audio_skip is False and old.pose.smoothing_poles == 1
+    assert config_from_dict(config_to_dict(old)) == old

@@ -1,58 +1,59 @@
-"""SAAS training: the rig mouth loss in the expression stage, and the run record."""
+"""SAAS training: the expression stage's style warm-up (ramp, exact resume)."""
 
 import dataclasses
+import json
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from stylecast.models.config import LossConfig, saas_config  # noqa: E402
-from stylecast.training.loop import TrainConfig  # noqa: E402
-from stylecast.training.synthetic import SyntheticDataset, sample_batch  # noqa: E402
-from stylecast.training.train_saas import (  # noqa: E402
-    SAASTrainer,
-    read_run_record,
-    write_run_record,
-)
+from stylecast.models.checkpoint import load_model  # noqa: E402
+from stylecast.models.config import saas_config  # noqa: E402
+from stylecast.training.loop import LAST, LOG, TrainConfig, run_training  # noqa: E402
+from stylecast.training.synthetic import SyntheticDataset  # noqa: E402
+from stylecast.training.train_saas import SAASTrainer  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-CONFIG = saas_config("tiny", "phoneme")
-TRAIN = TrainConfig(steps=1, batch=4, frames=16, style_frames=32, lr=3e-3)
+WARMUP = 4
 
 
-def batch():
-    data = SyntheticDataset(CONFIG.motion, CONFIG.content, n_styles=4, n_utterances=12,
-                            frames=(36, 48), seed=1)  # fmt: skip
-    return sample_batch(data, np.random.default_rng(0), 4, 16, 32, "phoneme")
+def config(warmup: int = WARMUP):
+    cfg = saas_config("tiny", "mel")
+    return dataclasses.replace(
+        cfg, expression=dataclasses.replace(cfg.expression, style_warmup=warmup)
+    )
 
 
-def test_expression_stage_learns_the_rig_mouth_terms():
-    # Only the rig terms: the coefficient losses off, so their fall is the rig loss's doing.
-    losses = LossConfig(rec_weight=0.0, style_weight=0.0)
-    trainer = SAASTrainer(CONFIG, TRAIN, "expression", losses)
-    b = batch()
-    history = [trainer.train_step(b) for _ in range(8)]
-    assert {"mouth_vertex", "lip_gap"} <= history[0].keys()
-    mouth = [h["mouth_vertex"] + h["lip_gap"] for h in history]
-    assert np.mean(mouth[-2:]) < np.mean(mouth[:2]), mouth
-    total = [h["loss"] for h in history]
-    expected = [2.0 * h["mouth_vertex"] + 2.0 * h["lip_gap"] for h in history]
-    assert np.allclose(total, expected, rtol=1e-5)  # the configured weights, nothing else
+def data(cfg) -> SyntheticDataset:
+    return SyntheticDataset(cfg.motion, cfg.content, n_styles=4, n_utterances=8,
+                            frames=(36, 44), seed=1)  # fmt: skip
 
 
-def test_rig_terms_off_with_zero_weights_and_outside_the_expression_stage():
-    off = LossConfig(rig_vertex_weight=0.0, rig_gap_weight=0.0, style_weight=0.0)
-    assert SAASTrainer(CONFIG, TRAIN, "expression", off).rig_mouth is None
-    assert SAASTrainer(CONFIG, TRAIN, "pose").rig_mouth is None
-    terms = SAASTrainer(CONFIG, TRAIN, "expression", off).train_step(batch())
-    assert "lip_gap" not in terms and "mouth_vertex" not in terms
+def train(folder, steps: int, cfg=None):
+    cfg = cfg or config()
+    t = TrainConfig(steps=steps, batch=2, frames=16, style_frames=16, log_every=1)
+    run_training(folder, SAASTrainer(cfg, t, "expression"), data(cfg), t, progress=False)
 
 
-def test_run_record_round_trip(tmp_path):
-    cfg = dataclasses.replace(CONFIG, style=dataclasses.replace(CONFIG.style, codebook=False))
-    losses = LossConfig(rig_gap_weight=3.5)
-    trains = {"style": TRAIN, "expression": dataclasses.replace(TRAIN, steps=7)}
-    write_run_record(tmp_path, cfg, trains, losses)
-    assert read_run_record(tmp_path) == (cfg, trains, losses)
+def test_style_gain_ramps_in_over_the_warmup(tmp_path):
+    train(tmp_path, WARMUP + 2)
+    gains = [json.loads(line)["style_gain"] for line in (tmp_path / LOG).read_text().splitlines()]
+    assert gains == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0, 1.0])
+    model, cfg, _ = load_model(tmp_path / LAST)
+    assert model.expression.style_gain == 1.0 and cfg.expression.style_warmup == WARMUP
+
+
+def test_a_resumed_warmup_equals_a_straight_one(tmp_path):
+    train(tmp_path / "straight", WARMUP + 1)
+    train(tmp_path / "resumed", 2)  # stopped inside the warm-up
+    train(tmp_path / "resumed", WARMUP + 1)
+    a = load_model(tmp_path / "straight" / LAST)[0].state_dict()
+    b = load_model(tmp_path / "resumed" / LAST)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_without_warmup_nothing_is_ramped(tmp_path):
+    train(tmp_path, 2, config(0))
+    records = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]
+    assert all("style_gain" not in r for r in records)

@@ -223,6 +223,17 @@ class ExpressionConfig:
     # whose z_a reached |z| ~ 17 and saturated the LSTM gates (the mouth ignored the audio).
     audio_norm: bool = True
     decoder_hidden: int = 256  # hidden width of the MLP decoder (z + style -> expression)
+    # LayerNorm (no gain or bias) on the style code wherever the expression branches read
+    # it: the style LSTM's initial state, HyperStyle and the decoder. False: the checkpoints
+    # made before it, which read the code as the extractor gives it.
+    style_norm: bool = False
+    # Training only: over the first style_warmup steps of the expression stage the style
+    # branch's output and HyperStyle's Delta are ramped in from 0 (gain step / warmup), so
+    # the canonical audio path forms first. 0: no ramp (the checkpoints made before it).
+    style_warmup: int = 0
+    # A linear skip from the audio features z_a to the branches' sum (the decoder's input),
+    # so the decoder always sees the audio. False: the checkpoints made before it.
+    audio_skip: bool = False
 
     def __post_init__(self) -> None:
         _check(self.canonical_layers >= 1 and self.style_layers >= 1, "LSTM layers must be >= 1")
@@ -240,6 +251,7 @@ class ExpressionConfig:
             or (isinstance(self.hyper_scale, (int, float)) and self.hyper_scale > 0),
             f"hyper_scale must be a number > 0 or None (unbounded), got {self.hyper_scale!r}",
         )
+        _check(self.style_warmup >= 0, f"style_warmup must be >= 0, got {self.style_warmup}")
 
 
 @dataclass(frozen=True)
@@ -260,7 +272,12 @@ class PoseConfig:
     audio_frames: int = 8  # audio frames before a token's first frame that predict it
     temperature: float = 1.0  # sampling temperature (logits / T)
     top_k: int = 20  # sample among the k most likely codes
-    smoothing: float = 0.5  # one-pole smoothing of decoded pose: y = a*y_prev + (1-a)*x
+    # Causal smoothing of the decoded pose: `smoothing_poles` one-pole filters in series,
+    # each y = a*y_prev + (1-a)*x with a = smoothing. One pole (the checkpoints made before
+    # this switch) leaves a kink at every code boundary (jerk 5x the truth's); two poles
+    # at 0.7 match the truth's jerk on val (docs/models.md).
+    smoothing: float = 0.7
+    smoothing_poles: int = 2
     dropout: float = 0.1  # predictor dropout
 
     def __post_init__(self) -> None:
@@ -276,6 +293,8 @@ class PoseConfig:
             f"top_k must be in [1, {self.codebook_size}], got {self.top_k}",
         )
         _check(0.0 <= self.smoothing < 1.0, "smoothing must be in [0, 1)")
+        _check(self.smoothing_poles in (1, 2), f"smoothing_poles must be 1 or 2, got "
+               f"{self.smoothing_poles}")  # fmt: skip
 
     @property
     def start_token(self) -> int:
@@ -452,6 +471,10 @@ ADDED_FIELDS: dict[tuple[str, str], object] = {
     ("StyleVQConfig", "codebook"): True,
     ("ExpressionConfig", "hyper_scale"): None,
     ("ExpressionConfig", "audio_norm"): False,
+    ("ExpressionConfig", "style_norm"): False,
+    ("ExpressionConfig", "style_warmup"): 0,
+    ("ExpressionConfig", "audio_skip"): False,
+    ("PoseConfig", "smoothing_poles"): 1,
 }
 
 

@@ -182,11 +182,21 @@ class ExpressionBranches(nn.Module):
             nn.Linear(e.decoder_hidden, e.decoder_hidden), nn.ReLU(),
             nn.Linear(e.decoder_hidden, cfg.motion.n_expr),
         )  # fmt: skip
+        # No weights (nothing drawn from the RNG): the modules after it start as before.
+        self.style_norm = nn.LayerNorm(d_s, elementwise_affine=False) if e.style_norm else None
+        self.audio_skip = nn.Linear(e.d_audio, h) if e.audio_skip else None
+        # Training-time ramp of the style branch (ExpressionConfig.style_warmup); 1 in use.
+        self.style_gain = 1.0
+
+    def read_style(self, style: Tensor) -> Tensor:
+        """The style code as these branches read it (layer-normalised with style_norm)."""
+        return style if self.style_norm is None else self.style_norm(style)
 
     def initial_style_state(self, style: Tensor) -> tuple[Tensor, Tensor]:
         """style (B, D) -> h0, c0 (style_layers, B, H) of the style branch."""
         e = self.cfg
-        hc = torch.tanh(self.initial(style)).reshape(style.shape[0], 2, e.style_layers, -1)
+        hc = torch.tanh(self.initial(self.read_style(style)))
+        hc = hc.reshape(style.shape[0], 2, e.style_layers, -1)
         return hc[:, 0].transpose(0, 1), hc[:, 1].transpose(0, 1)
 
     def zero_state(self, batch: int, device=None) -> ExpressionState:
@@ -199,9 +209,16 @@ class ExpressionBranches(nn.Module):
         self, z: Tensor, style: Tensor, state: ExpressionState
     ) -> tuple[Tensor, ExpressionState]:
         """z (B, T, d_audio), style (B, D) -> expression (B, T, n_expr) and the new state."""
+        style = self.read_style(style)
         canonical, (can_h, can_c) = self.canonical(z, (state.can_h, state.can_c))
-        stylised, sty_h, sty_c = self.style_lstm(z, state.sty_h, state.sty_c, self.hyper(style))
-        latent = canonical + stylised  # (B, T, H)
+        deltas = self.hyper(style)
+        gain = self.style_gain
+        if gain != 1.0:  # a Python float set by the trainer: no branch in an exported graph
+            deltas = {k: (gain * d_ih, gain * d_hh) for k, (d_ih, d_hh) in deltas.items()}
+        stylised, sty_h, sty_c = self.style_lstm(z, state.sty_h, state.sty_c, deltas)
+        latent = canonical + gain * stylised  # (B, T, H)
+        if self.audio_skip is not None:
+            latent = latent + self.audio_skip(z)
         cond = style[:, None, :].expand(-1, z.shape[1], -1)
         expr = self.decoder(torch.cat([latent, cond], dim=-1))
         if self.activation == "sigmoid":
@@ -298,7 +315,8 @@ class SAASState(NamedTuple):
     chunk: Tensor  # (B, frames_per_token, n_pose) decoded frames of the current pose code
     received: Tensor  # (B,) int64 input frames received so far
     frame: Tensor  # (B,) int64 output frames emitted so far (received - w, once positive)
-    pose: Tensor  # (B, n_pose) last smoothed pose
+    pose: Tensor  # (B, n_pose) last smoothed pose (the output of the last pole)
+    pose_inner: Tensor  # (B, n_pose) the first pole's last output (= pose with one pole)
     uniform: Tensor  # (B,) float in [0, 1): the caller's random number for this step
 
 
@@ -393,6 +411,7 @@ class SAAS(nn.Module):
             received=torch.zeros(batch, dtype=torch.long, device=device),
             frame=torch.zeros(batch, dtype=torch.long, device=device),
             pose=torch.zeros(batch, n_pose, device=device),
+            pose_inner=torch.zeros(batch, n_pose, device=device),
             uniform=torch.full((batch,), 0.5, device=device),
         )  # fmt: skip
 
@@ -429,7 +448,12 @@ class SAAS(nn.Module):
         )
         phase = (state.frame % p.frames_per_token)[:, None, None].expand(-1, 1, chunk.shape[-1])
         raw = torch.gather(chunk, 1, phase)[:, 0]  # (B, n_pose)
-        pose = p.smoothing * state.pose + (1.0 - p.smoothing) * raw
+        # Causal smoothing, one or two poles in series (PoseConfig.smoothing_poles).
+        inner = p.smoothing * state.pose_inner + (1.0 - p.smoothing) * raw
+        if p.smoothing_poles == 2:
+            pose = p.smoothing * state.pose + (1.0 - p.smoothing) * inner
+        else:
+            pose = inner
 
         # The first w steps only fill the look-ahead window: nothing else may change.
         ready = state.received >= cfg.content.window  # (B,)
@@ -450,6 +474,7 @@ class SAAS(nn.Module):
             received=state.received + 1,
             frame=state.frame + ready.long(),
             pose=torch.where(ready[:, None], pose, state.pose),
+            pose_inner=torch.where(ready[:, None], inner, state.pose_inner),
             uniform=state.uniform,
         )
         return StepOutput(expr[:, 0], pose, new_state)

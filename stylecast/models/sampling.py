@@ -15,15 +15,17 @@ from stylecast.models.outputs import MotionOutput
 from stylecast.models.saas import SAAS
 
 
-def smooth_pose(raw: Tensor, alpha: float) -> Tensor:
-    """One-pole smoothing y_t = alpha * y_{t-1} + (1 - alpha) * x_t from y_{-1} = 0 (rest):
-    raw (B, T, P) -> (B, T, P)."""
-    out = []
-    y = torch.zeros_like(raw[:, 0])
-    for t in range(raw.shape[1]):
-        y = alpha * y + (1.0 - alpha) * raw[:, t]
-        out.append(y)
-    return torch.stack(out, dim=1)
+def smooth_pose(raw: Tensor, alpha: float, poles: int = 1) -> Tensor:
+    """`poles` one-pole filters in series, each y_t = alpha * y_{t-1} + (1 - alpha) * x_t
+    from y_{-1} = 0 (rest): raw (B, T, P) -> (B, T, P). SAAS.step computes the same."""
+    for _ in range(poles):
+        out = []
+        y = torch.zeros_like(raw[:, 0])
+        for t in range(raw.shape[1]):
+            y = alpha * y + (1.0 - alpha) * raw[:, t]
+            out.append(y)
+        raw = torch.stack(out, dim=1)
+    return raw
 
 
 def pose_token_count(frames: int, frames_per_token: int) -> int:
@@ -49,7 +51,7 @@ def generate_saas(model: SAAS, features: Tensor, style: Tensor, uniform: Tensor)
         code = model.next_pose_token(history[:, k], audio[:, k], style, uniform[:, k])
         tokens = torch.cat([tokens, code[:, None]], dim=1)
     raw = model.pose_vq.decode_indices(tokens)[:, :frames]
-    return MotionOutput(expr, smooth_pose(raw, p.smoothing))
+    return MotionOutput(expr, smooth_pose(raw, p.smoothing, p.smoothing_poles))
 
 
 @torch.no_grad()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from stylecast.engine.errors import InputError
 from stylecast.models.checkpoint import load_model
@@ -39,6 +40,15 @@ RUN_RECORD = "run.json"  # model config, TrainConfig per stage, loss weights
 def _masked_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     weight = valid[..., None].to(pred.dtype)
     return ((pred - target).abs() * weight).sum() / (weight.sum() * pred.shape[-1]).clamp(min=1)
+
+
+class StepCounter(nn.Module):
+    """The expression stage's step, kept in the training state so that a resumed run
+    ramps the style branch in exactly as a straight one (ExpressionConfig.style_warmup)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
 
 class SAASTrainer:
@@ -72,6 +82,9 @@ class SAASTrainer:
             module.requires_grad_(True)
         self.params = [p for module in trained for p in module.parameters()]
         self.aux: dict = {}
+        self.warmup = cfg.expression.style_warmup if stage == "expression" else 0
+        if self.warmup > 0:
+            self.aux["counter"] = StepCounter()
         self.optimizers = {stage: torch.optim.Adam(self.params, lr=train.lr)}
         w = self.losses
         rig_on = stage == "expression" and (w.rig_vertex_weight > 0 or w.rig_gap_weight > 0)
@@ -86,9 +99,16 @@ class SAASTrainer:
     def train_step(self, batch: Batch) -> dict[str, float]:
         self._check(batch)
         self.model.eval()  # frozen parts: no dropout, no codebook updates
+        if self.warmup > 0:  # the style branch's gain ramps 0 -> 1 over the warm-up
+            counter = self.aux["counter"].step
+            self.model.expression.style_gain = min(1.0, int(counter) / self.warmup)
         terms = getattr(self, f"_{self.stage}_terms")(batch)
         loss = terms.pop("loss")
         step_optimizer(self.optimizers[self.stage], loss, self.params, self.train_cfg.grad_clip)
+        if self.warmup > 0:
+            counter += 1
+            terms["style_gain"] = torch.tensor(self.model.expression.style_gain)
+            self.model.expression.style_gain = min(1.0, int(counter) / self.warmup)
         return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
 
     def _style_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
