@@ -1,19 +1,65 @@
-"""SAAS training: the expression stage's style warm-up (ramp, exact resume)."""
+"""SAAS training: the rig mouth loss in the expression stage, the run record, and the
+expression stage's style warm-up (ramp, exact resume)."""
 
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from stylecast.models.checkpoint import load_model  # noqa: E402
-from stylecast.models.config import saas_config  # noqa: E402
+from stylecast.models.config import LossConfig, saas_config  # noqa: E402
 from stylecast.training.loop import LAST, LOG, TrainConfig, run_training  # noqa: E402
-from stylecast.training.synthetic import SyntheticDataset  # noqa: E402
-from stylecast.training.train_saas import SAASTrainer  # noqa: E402
+from stylecast.training.synthetic import SyntheticDataset, sample_batch  # noqa: E402
+from stylecast.training.train_saas import (  # noqa: E402
+    SAASTrainer,
+    read_run_record,
+    write_run_record,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CONFIG = saas_config("tiny", "phoneme")
+TRAIN = TrainConfig(steps=1, batch=4, frames=16, style_frames=32, lr=3e-3)
+
+
+def batch():
+    data = SyntheticDataset(CONFIG.motion, CONFIG.content, n_styles=4, n_utterances=12,
+                            frames=(36, 48), seed=1)  # fmt: skip
+    return sample_batch(data, np.random.default_rng(0), 4, 16, 32, "phoneme")
+
+
+def test_expression_stage_learns_the_rig_mouth_terms():
+    # Only the rig terms: the coefficient losses off, so their fall is the rig loss's doing.
+    losses = LossConfig(rec_weight=0.0, style_weight=0.0)
+    trainer = SAASTrainer(CONFIG, TRAIN, "expression", losses)
+    b = batch()
+    history = [trainer.train_step(b) for _ in range(8)]
+    assert {"mouth_vertex", "lip_gap"} <= history[0].keys()
+    mouth = [h["mouth_vertex"] + h["lip_gap"] for h in history]
+    assert np.mean(mouth[-2:]) < np.mean(mouth[:2]), mouth
+    total = [h["loss"] for h in history]
+    expected = [2.0 * h["mouth_vertex"] + 2.0 * h["lip_gap"] for h in history]
+    assert np.allclose(total, expected, rtol=1e-5)  # the configured weights, nothing else
+
+
+def test_rig_terms_off_with_zero_weights_and_outside_the_expression_stage():
+    off = LossConfig(rig_vertex_weight=0.0, rig_gap_weight=0.0, style_weight=0.0)
+    assert SAASTrainer(CONFIG, TRAIN, "expression", off).rig_mouth is None
+    assert SAASTrainer(CONFIG, TRAIN, "pose").rig_mouth is None
+    terms = SAASTrainer(CONFIG, TRAIN, "expression", off).train_step(batch())
+    assert "lip_gap" not in terms and "mouth_vertex" not in terms
+
+
+def test_run_record_round_trip(tmp_path):
+    cfg = dataclasses.replace(CONFIG, style=dataclasses.replace(CONFIG.style, codebook=False))
+    losses = LossConfig(rig_gap_weight=3.5)
+    trains = {"style": TRAIN, "expression": dataclasses.replace(TRAIN, steps=7)}
+    write_run_record(tmp_path, cfg, trains, losses)
+    assert read_run_record(tmp_path) == (cfg, trains, losses)
+
 
 WARMUP = 4
 

@@ -213,5 +213,9 @@ def read_run_record(run_dir: Path) -> tuple[SAASConfig, dict[str, TrainConfig], 
     losses = config_from_dict(record["losses"])
     if not isinstance(cfg, SAASConfig) or not isinstance(losses, LossConfig):
         raise InputError(f"{path}: expected a SAASConfig and a LossConfig")
-    train = {stage: TrainConfig(**t) for stage, t in record["train"].items()}
+    # JSON has no tuples: list-valued fields (TrainConfig.keep_steps) come back as tuples.
+    train = {
+        stage: TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in t.items()})
+        for stage, t in record["train"].items()
+    }
     return cfg, train, losses
