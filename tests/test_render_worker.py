@@ -9,7 +9,7 @@ import pytest
 
 from stylecast.engine.avatar import load_avatar
 from stylecast.engine.errors import InputError
-from stylecast.engine.face import neutral_expr, rest_pose
+from stylecast.engine.face import INDEX, neutral_expr, rest_pose
 from stylecast.engine.render import Renderer
 from stylecast.engine.render_worker import RenderWorker
 
@@ -43,3 +43,41 @@ def test_a_failed_frame_fails_its_future_and_the_worker_goes_on():
     rgb, _ = worker.submit(neutral_expr(), rest_pose()).result(timeout=30)
     assert rgb.shape == (32, 32, 3)
     worker.close()
+
+
+def test_the_read_back_finishes_the_draws_first_and_pixels_are_unchanged(monkeypatch):
+    from stylecast.engine import render_worker
+
+    calls = []
+    finish = render_worker._gl_finish()
+    assert finish is not None  # EGL gives glFinish here
+
+    def spy():
+        calls.append("finish")
+        finish()
+
+    monkeypatch.setattr(render_worker, "_gl_finish", lambda: spy)
+    avatar = load_avatar("default")
+    expr, pose = neutral_expr(), rest_pose()
+    expr[INDEX["jawOpen"]] = 0.6
+    with Renderer(avatar, 64) as plain, Renderer(avatar, 64) as wrapped:
+        wrapped._fbo = _Recorder(wrapped._fbo, calls)
+        render_worker._finish_before_read(wrapped)
+        np.testing.assert_array_equal(wrapped.render(expr, pose), plain.render(expr, pose))
+    assert calls == ["finish", "read"]  # glFinish (GIL released) before the read
+
+
+class _Recorder:
+    """A framebuffer stand-in that notes when it is read."""
+
+    def __init__(self, fbo, calls: list) -> None:
+        self._fbo, self._calls = fbo, calls
+
+    def __getattr__(self, name: str):
+        if name == "_fbo":
+            raise AttributeError(name)
+        return getattr(self._fbo, name)
+
+    def read_into(self, *args, **kwargs):
+        self._calls.append("read")
+        return self._fbo.read_into(*args, **kwargs)

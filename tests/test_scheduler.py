@@ -160,3 +160,61 @@ async def test_a_realtime_scheduler_shortens_the_gil_switch_interval():
         await session.aclose()
     finally:
         sys.setswitchinterval(before)
+
+
+def test_rt_priority_comes_from_the_environment_and_is_checked(monkeypatch):
+    from stylecast.engine.errors import InputError
+    from stylecast.engine.scheduler import RT_PRIORITY_ENV, rt_priority_from_env
+
+    monkeypatch.delenv(RT_PRIORITY_ENV, raising=False)
+    assert rt_priority_from_env() is None
+    monkeypatch.setenv(RT_PRIORITY_ENV, " 20 ")
+    assert rt_priority_from_env() == 20
+    for bad in ("0", "100", "high", "-5"):
+        monkeypatch.setenv(RT_PRIORITY_ENV, bad)
+        with pytest.raises(InputError, match=RT_PRIORITY_ENV):
+            rt_priority_from_env()
+
+
+def test_use_rt_priority_sets_the_calling_thread_only_or_says_it_cannot(monkeypatch, caplog):
+    import os
+
+    from stylecast.engine.scheduler import use_rt_priority
+
+    assert use_rt_priority(None) is False
+    seen = {}
+
+    def in_thread() -> None:
+        seen["ok"] = use_rt_priority(5)
+        seen["policy"] = os.sched_getscheduler(0)
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join()
+    if seen["ok"]:  # allowed here (root): that thread runs SCHED_RR, this one is untouched
+        assert seen["policy"] == os.SCHED_RR
+    else:
+        assert seen["policy"] == os.SCHED_OTHER
+    assert os.sched_getscheduler(0) != os.SCHED_RR
+
+    def refuse(*_):
+        raise PermissionError("not allowed")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    assert use_rt_priority(5) is False
+    assert "refused" in caplog.text
+
+
+async def test_a_realtime_scheduler_runs_its_worker_and_render_threads_at_its_priority():
+    import os
+
+    scheduler = Scheduler(BaselineMotion(), "realtime", rt_priority=3)
+    session = Session("default", "neutral", SessionConfig(size=32), scheduler)
+    await session.start()
+    policies = [
+        os.sched_getscheduler(t.native_id) for t in (scheduler._thread, session._worker._thread)
+    ]
+    await session.aclose()
+    if os.geteuid() == 0:
+        assert policies == [os.SCHED_RR, os.SCHED_RR]
+    assert Scheduler(BaselineMotion(), "manual", rt_priority=3).rt_priority is None

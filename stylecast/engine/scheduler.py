@@ -44,7 +44,7 @@ import numpy as np
 
 from stylecast.engine.audio import PHONEME_LOOKAHEAD, AudioFrontEnd
 from stylecast.engine.clock import FRAME_S
-from stylecast.engine.errors import CapacityError
+from stylecast.engine.errors import CapacityError, InputError
 from stylecast.engine.motion_backend import (
     MotionInputs,
     MotionModel,
@@ -80,6 +80,38 @@ GIL_SWITCH_S = 0.001  # Python's switch interval while a real-time scheduler run
 # each time. The worker, the render threads and the event loop hand it over many times per
 # frame (moderngl and numpy release it around their C calls); measured: a 512 px render
 # next to a busy Python thread took 21 ms (median) at 5 ms and 3.9 ms at 1 ms.
+
+
+RT_PRIORITY_ENV = "STYLECAST_RT_PRIORITY"  # 1-99: the default scheduler's threads run SCHED_RR
+# A shared machine's other processes delay every wake-up of the engine's threads, even at
+# nice -10 (docs/engine.md, "Stalls": on a loaded 2-core machine the render threads waited
+# for a CPU longer than they ran); real-time round-robin threads run as soon as they wake.
+
+
+def rt_priority_from_env() -> int | None:
+    """STYLECAST_RT_PRIORITY as a priority (1-99), None when unset or empty; InputError
+    otherwise."""
+    value = os.environ.get(RT_PRIORITY_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= 99:
+        raise InputError(f"{RT_PRIORITY_ENV}={value!r}: use a priority 1-99, or leave it unset")
+    return int(value)
+
+
+def use_rt_priority(priority: int | None) -> bool:
+    """Run the calling thread under SCHED_RR at `priority` (None: leave it as it is).
+    Threads it starts afterwards inherit it (llvmpipe's rasterizer threads, made by the
+    first render thread). Needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO; without, it logs
+    and returns False: the engine still runs, with the ordinary scheduler's latencies."""
+    if priority is None:
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(priority))
+    except (PermissionError, OSError, AttributeError) as e:
+        log.warning("real-time priority %d refused (%s); running without", priority, e)
+        return False
+    return True
 
 
 def shorten_gil_switch() -> None:
@@ -135,11 +167,16 @@ class Scheduler:
         mode: str = "realtime",
         budget: float = DEFAULT_BUDGET,
         render_threads: int = DEFAULT_RENDER_THREADS,
+        rt_priority: int | None = None,
     ) -> None:
         assert mode in MODES, mode
         assert render_threads >= 1, render_threads
+        assert rt_priority is None or 1 <= rt_priority <= 99, rt_priority
         self.model = model
         self.mode = mode
+        # SCHED_RR priority of the worker and the render threads (real time only; None:
+        # the ordinary scheduler): see use_rt_priority and docs/engine.md, "Stalls"
+        self.rt_priority = rt_priority if mode == "realtime" else None
         self.budget_ms = budget * FRAME_S * 1000.0
         self.render_threads = render_threads
         self.render_gate = threading.Semaphore(render_threads)  # frames drawn at once
@@ -362,6 +399,7 @@ class Scheduler:
             _settle(fut, fn)
 
     def _run(self) -> None:
+        use_rt_priority(self.rt_priority)
         try:
             while True:
                 with self._lock:

@@ -39,7 +39,7 @@ from stylecast.engine.motion_backend import MotionInputs, MotionModel, State, si
 from stylecast.engine.pcm import validate_pcm
 from stylecast.engine.playout import PLAYBACK_FINISHED, SEGMENT_STARTED, Event, Playout
 from stylecast.engine.render_worker import RenderWorker
-from stylecast.engine.scheduler import Scheduler
+from stylecast.engine.scheduler import Scheduler, rt_priority_from_env
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,9 @@ def default_scheduler(motion: str = "baseline") -> Scheduler:
     on first use and shared by every real-time session that asks for that backend."""
     with _DEFAULT_LOCK:
         if motion not in _DEFAULT:
-            _DEFAULT[motion] = Scheduler(load_backend(motion), "realtime")
+            _DEFAULT[motion] = Scheduler(
+                load_backend(motion), "realtime", rt_priority=rt_priority_from_env()
+            )
         return _DEFAULT[motion]
 
 
@@ -180,7 +182,9 @@ class Session:
         )
         try:
             if self.renders:
-                self._worker = RenderWorker(self.avatar, self.size, self.scheduler.render_gate)
+                self._worker = RenderWorker(
+                    self.avatar, self.size, self.scheduler.render_gate, self.scheduler.rt_priority
+                )
                 self._calibration_ms = await asyncio.wrap_future(self._worker.start())
             await asyncio.wrap_future(self.scheduler.call(self._join))
         except BaseException:
