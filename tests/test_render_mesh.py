@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylecast.engine.render_mesh import Loops, depth_relief
+from stylecast.engine.render_mesh import Loops, depth_relief, even_outline
 
 
 def test_depth_relief_limits_the_slope_and_keeps_gentle_parts():
@@ -33,3 +33,22 @@ def test_loops_know_their_inside_even_once_closed():
     flat = xy * np.array([1.0, 1e-9])
     assert np.allclose(loops.inward(flat)[:, 1] * loops.inward(xy)[:, 1] >= 0, True)
     assert loops.next[3] == 0 and loops.prev[4] == 6  # each loop closes on itself
+
+
+def test_even_outline_brings_a_dent_forward_and_keeps_a_smooth_outline():
+    # Depth round a closed outline: a smooth profile (one deepest point at each side, as a
+    # head's outline has) with one point left 0.15 deeper than its neighbours.
+    angle = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    smooth = -0.6 - 0.4 * np.cos(angle) ** 2
+    dented = smooth.copy()
+    dented[7] += 0.15
+    z = even_outline(dented, 8)
+    assert (z <= dented + 1e-12).all()  # only ever forward
+
+    def behind(z):  # how far each point lies behind its neighbours' mean
+        return z - 0.5 * (np.roll(z, 1) + np.roll(z, -1))
+
+    assert behind(dented)[7] > 0.15 and behind(z)[7] < 0.03  # the dent is gone
+    assert behind(z).max() < 0.03
+    # The front of the outline (least deep) does not move.
+    assert np.abs(z - smooth)[[0, 1, 11, 12, 13, 23]].max() < 0.01

@@ -31,7 +31,7 @@ from stylecast.engine.avatar import Avatar
 from stylecast.engine.errors import InputError
 from stylecast.engine.face import INDEX, N_EXPR, N_POSE, rotation_matrix
 from stylecast.engine.gl import create_context, texture
-from stylecast.engine.render_mesh import Loops, depth_relief
+from stylecast.engine.render_mesh import Loops, outline_relief
 
 DEPTH_RANGE = 6.0  # canonical depth units mapped onto the depth buffer's [-1, 1]
 # tongueOut = 1 moves a tongue vertex by
@@ -50,6 +50,10 @@ CAVITY_INNER = 0.55  # the cavity's inner ring, as a fraction of the lip opening
 # sliver would be stretched into streaks. Limiting the slope spreads the stretch over the
 # cheek and lets the far side compress instead of folding over.
 MAX_DEPTH_SLOPE = 1.2
+# The relief lowers some points of the face's outline and not their neighbours: a point
+# left deeper than both stays behind as the head turns (a bump on the far jaw at yaw 25).
+# These rounds of bringing such points forward even the outline's depth out.
+OUTLINE_PASSES = 8
 # A closing upper lid is drawn with the portrait's thin band of lid above the lashes
 # stretched over the whole eye: the lashes and the crease in it make vertical streaks. As
 # the eye closes, the lid's skin fades to a blurred sample of the skin a little above it.
@@ -142,11 +146,19 @@ class Renderer:
         lid_vertices = np.concatenate([idx for _, idx, _ in self._lid_sides])
         self._lid = np.zeros(n_frame, np.float32)
         self._attr = attr
-        self._dz = depth_relief(
+        self._dz = outline_relief(
             np.concatenate([self._neutral, a.ring_vertices, self._lid_neutral]),
             np.concatenate([a.ring_triangles, self._lid_triangles(n_ring)]),
             MAX_DEPTH_SLOPE,
+            g["face_oval"],
+            OUTLINE_PASSES,
         )
+        # The relief is for motion only: at the rest pose every point is drawn where the
+        # portrait has it (the rest rotation would otherwise carry the lowered depth into
+        # x, y: up to 10 px on this avatar's jaw). This is what the relief moves in x, y
+        # there, taken off again each frame.
+        self._dz_rest = np.zeros((n_frame, 3), np.float32)
+        self._dz_rest[:, :2] = self._dz[:, None] * self._still_transform[0][:2, 2]
         self._gaze = [a.eyes[0].attrib[:, 2:3], a.eyes[1].attrib[:, 2:3]]
         self._build_fringe()
         tz = a.tongue.vertices[:, 2]
@@ -349,9 +361,11 @@ class Renderer:
         out = self._pos
         sl = self._slices["frame"]
         out[sl] = frame @ m.T + c
+        out[sl] -= self._dz_rest
         # The ring between where the still copy has it and where the head takes it.
         ring_sl, w = self._slices["ring"], self._weight[self._slices["ring"], None]
         still = frame[ring_sl, :2] @ m0[:2, :2].T + frame[ring_sl, 2:] * m0[:2, 2] + c0[:2]
+        still -= self._dz_rest[ring_sl, :2]
         out[ring_sl, :2] = still + w * (out[ring_sl, :2] - still)
         # Which frame vertices are away from where the still copy shows them.
         shift = np.abs(out[sl, :2] - self._still_px).max(axis=1)

@@ -1,5 +1,6 @@
 """Mesh geometry the renderer derives once per avatar: a depth relief that keeps turned
-faces from smearing, and closed polygons (the lips' and lids' edges) with their inward
+faces from smearing (with an even depth along the face's outline, so turned jaws keep
+their shape), and closed polygons (the lips' and lids' edges) with their inward
 normals, for the edge fringe. See docs/avatar.md, "The renderer".
 """
 
@@ -23,6 +24,30 @@ def depth_relief(vertices: np.ndarray, triangles: np.ndarray, slope: float) -> n
         np.minimum.at(z, edges[:, 1], z[edges[:, 0]] + cost)
         if np.array_equal(z, before):
             break
+    return (z - vertices[:, 2]).astype(np.float32)
+
+
+def even_outline(z: np.ndarray, passes: int) -> np.ndarray:
+    """(N,) depths along a closed outline, brought forward (never back) where a point lies
+    behind the mean of its two neighbours: `passes` rounds of z_i = min(z_i, mean of its
+    neighbours). A yaw moves each point sideways in proportion to its depth, so a point
+    left deeper than both neighbours (the relief lowers some of the outline and not the
+    next point) stays behind as they move: a bump on the turned-away side."""
+    z = np.asarray(z, np.float64).copy()
+    for _ in range(passes):
+        z = np.minimum(z, 0.5 * (np.roll(z, 1) + np.roll(z, -1)))
+    return z
+
+
+def outline_relief(
+    vertices: np.ndarray, triangles: np.ndarray, slope: float, outline: np.ndarray, passes: int
+) -> np.ndarray:
+    """(V,) depth offsets (<= 0): depth_relief, then the closed `outline` (point indices in
+    order) evened by even_outline, then the relief again (so the slope holds around it)."""
+    z = vertices[:, 2] + depth_relief(vertices, triangles, slope)
+    z[outline] = even_outline(z[outline], passes)
+    evened = np.concatenate([vertices[:, :2], z[:, None]], axis=1)
+    z = z + depth_relief(evened, triangles, slope)
     return (z - vertices[:, 2]).astype(np.float32)
 
 
