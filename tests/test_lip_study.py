@@ -1,11 +1,13 @@
 """training/lip_study.py: the lip numbers of the paired runs, on made-up motion."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from stylecast.engine.avatar import load_avatar
 from stylecast.engine.face import INDEX
-from stylecast.training.lip_study import lip_summary
+from stylecast.training.lip_study import face_summary, lip_summary
 from stylecast.training.timeline import Phone
 
 
@@ -39,3 +41,48 @@ def test_a_mouth_that_never_shuts_scores_no_closure(rig):
     assert s.m_lvd_mm > 0.1 and s.median_min_gap_mm > 5.0
     late = np.roll(truth, 6, axis=0)  # the closure 200 ms late: outside the +-1 frame window
     assert lip_summary([late], [truth], [phones], rig).closed == 0.0
+
+
+def _clips(n: int = 12, frames: int = 40):
+    """Made-up utterances of two emotions that differ in the brows; the gaze wanders a
+    little around the camera."""
+    rng = np.random.default_rng(0)
+    clips = []
+    for k in range(n):
+        expr = np.zeros((frames, 52), np.float32)
+        expr[:, INDEX["browInnerUp"]] = 0.6 if k % 2 else 0.1
+        expr[:, INDEX["eyeLookOutLeft"]] = rng.uniform(0, 0.2, frames)
+        loud = rng.uniform(-50, -10, frames)
+        clips.append(SimpleNamespace(expr=expr, pose=np.zeros((frames, 6)),
+                                     emotion=k % 2, index=k,
+                                     prosody=np.stack([loud, loud, loud], 1)))  # fmt: skip
+    return clips
+
+
+def test_face_summary_counts_held_gaze_and_scores_the_emotion():
+    clips = _clips()
+    truth = face_summary([c.expr for c in clips], [c.pose for c in clips], clips)
+    assert truth.gaze_aside == 0.0 and truth.eye_look_error == 0.0
+    assert truth.emotion_acc == 1.0 and truth.emotion_acc_expr == 1.0
+    held = [c.expr.copy() for c in clips]
+    for e in held[:3]:  # eyes held to one side for the whole clip
+        e[:, INDEX["eyeLookInLeft"]] = 0.8
+    s = face_summary(held, [c.pose for c in clips], clips)
+    assert s.gaze_aside == pytest.approx(3 / 12)
+    assert s.eye_look_error == pytest.approx(3 / 12 * 0.8 / 8, rel=1e-5)
+    swapped = [clips[k + 1 if k % 2 == 0 else k - 1].expr for k in range(len(clips))]
+    assert face_summary(swapped, [c.pose for c in clips], clips).emotion_acc_expr == 0.0
+
+
+def test_face_summary_measures_the_head():
+    clips = _clips()
+    still = [np.zeros_like(c.pose) for c in clips]
+    s = face_summary([c.expr for c in clips], still, clips)
+    assert s.pose_jerk == 0.0 and np.isnan(s.energy_corr)  # a still head has no speed
+    moving = []
+    for c in clips:  # the head turns faster when the speech is louder
+        speed = (c.prosody[:, 0] + 60) * 1e-4
+        p = np.zeros_like(c.pose)
+        p[:, 1] = np.cumsum(speed)
+        moving.append(p)
+    assert face_summary([c.expr for c in clips], moving, clips).energy_corr > 0.9

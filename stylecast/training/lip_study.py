@@ -5,8 +5,11 @@ docs/training.md's paired runs.
         runs/a/generator/last runs/b/generator/last [--figure out.png --clip 3]
 
 For each checkpoint (or the truth): share of p/b/m closed (the eval's rule), M-LVD, share of
-all frames closed, and the median over p/b/m of the smallest lip gap within each. Every
-clip gets the style code of another clip of its style (evaluate.reference_indices).
+all frames closed, and the median over p/b/m of the smallest lip gap within each; the gaze
+(share of clips with the eyes held aside, mean eyeLook* error); the style (the eval's
+emotion accuracy: a classifier fitted on the truth of the other half of these clips names
+the generated clip's emotion); the head (jerk, head speed ~ loudness). Every clip gets the
+style code of another clip of its style (evaluate.reference_indices).
 """
 
 from __future__ import annotations
@@ -54,15 +57,62 @@ def lip_summary(exprs: list[np.ndarray], truths: list[np.ndarray], phones: list,
     )
 
 
-def generate_all(model_dir: str | Path, utts: list) -> list[np.ndarray]:
-    """A StyleTalk checkpoint's expression for every utterance, styled by a reference clip."""
+# A clip "holds the gaze aside" when one eyeLook* weight averages above this over the clip
+# (the truth: 1% of val clips; gaze shifts are brief, fixations move).
+GAZE_ASIDE_MEAN = 0.5
+
+
+@dataclass(frozen=True)
+class FaceSummary:
+    """One system's gaze, style and head numbers over a set of utterances."""
+
+    gaze_aside: float  # share of clips with an eyeLook* weight averaging > GAZE_ASIDE_MEAN
+    eye_look_error: float  # mean |error| of the 8 eyeLook* weights
+    emotion_acc: float  # the eval's emotion accuracy, all features (expression and pose)
+    emotion_acc_expr: float  # the same on expression features only
+    pose_jerk: float  # mean |second difference| of the head angles, rad/frame^2
+    energy_corr: float  # mean over clips of corr(head speed, loudness)
+
+
+def face_summary(exprs: list[np.ndarray], poses: list[np.ndarray], utts: list) -> FaceSummary:
+    """exprs (T, 52), poses (T, 6) per utterance (EvalUtterances, with truth and labels)."""
+    from stylecast.engine.face import ARKIT_NAMES
+    from stylecast.training.evaluate import EXPR_FEATURES, style_accuracy
+
+    eyes = [i for i, n in enumerate(ARKIT_NAMES) if n.startswith("eyeLook")]
+    aside = [e[:, eyes].mean(0).max() > GAZE_ASIDE_MEAN for e in exprs]
+    pairs = list(zip(exprs, utts, strict=True))
+    eye_err = [np.abs(e[:, eyes] - u.expr[:, eyes]).mean() for e, u in pairs]
+    feats = np.stack([M.motion_features(e, p) for e, p in zip(exprs, poses, strict=True)])
+    true_feats = np.stack([M.motion_features(u.expr, u.pose) for u in utts])
+    labels = np.array([u.emotion for u in utts])
+    ids = np.array([u.index for u in utts])
+
+    def accuracy(cols) -> float:
+        return style_accuracy(feats[:, cols], labels, ids, true_feats[:, cols], labels, ids)
+
+    speed_r = [M.energy_correlation(p, u.prosody[:, 0]) for p, u in zip(poses, utts, strict=True)]
+    return FaceSummary(
+        gaze_aside=float(np.mean(aside)),
+        eye_look_error=float(np.mean(eye_err)),
+        emotion_acc=accuracy(slice(None)),
+        emotion_acc_expr=accuracy(EXPR_FEATURES),
+        pose_jerk=float(np.mean([M.pose_jerk(p) for p in poses])),
+        energy_corr=float(np.nanmean(speed_r)),
+    )
+
+
+def generate_all(model_dir: str | Path, utts: list) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A StyleTalk checkpoint's (expressions, poses) for every utterance, styled by a
+    reference clip."""
     from stylecast.models.checkpoint import load_model
     from stylecast.training.evaluate import StyleTalkSystem, reference_indices
 
     system = StyleTalkSystem(load_model(Path(model_dir))[0])
     refs, _ = reference_indices(utts)
     pairs = zip(utts, refs, strict=True)
-    return [system.generate(u, system.code(utts[r].motion), 0)[0] for u, r in pairs]
+    out = [system.generate(u, system.code(utts[r].motion), 0) for u, r in pairs]
+    return [e for e, _ in out], [p for _, p in out]
 
 
 def plot_gaps(utt, curves: dict[str, np.ndarray], rig, path: str | Path) -> None:
@@ -97,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--corpus", required=True)
     p.add_argument("--split", default="val", choices=("val", "test"))
     p.add_argument("--limit", type=int, default=100, help="first N utterances of the split")
+    p.add_argument("--every", type=int, default=1, help="every N-th utterance of the split")
     p.add_argument("--figure", help="PNG of the lip gap on one utterance")
     p.add_argument("--clip", type=int, default=3, help="which utterance the figure shows")
     args = p.parse_args(argv)
@@ -108,16 +159,21 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     rig = load_avatar("default").rig
-    utts = load_split(args.corpus, args.split, limit=args.limit)
+    utts = load_split(args.corpus, args.split, limit=args.limit, every=args.every)
     truths, phones = [u.expr for u in utts], [u.phones for u in utts]
-    print(json.dumps({"system": "truth", **asdict(lip_summary(truths, truths, phones, rig))}))
+
+    def report(name: str, exprs: list, poses: list) -> None:
+        lips = asdict(lip_summary(exprs, truths, phones, rig))
+        face = asdict(face_summary(exprs, poses, utts))
+        print(json.dumps({"system": name, **lips, **face}), flush=True)
+
+    report("truth", truths, [u.pose for u in utts])
     curves = {}
     for item in args.models:
         label, _, folder = item.rpartition("=")
-        exprs = generate_all(folder, utts)
+        exprs, poses = generate_all(folder, utts)
         curves[label or folder] = exprs[args.clip]
-        print(json.dumps({"system": label or folder,
-                          **asdict(lip_summary(exprs, truths, phones, rig))}))  # fmt: skip
+        report(label or folder, exprs, poses)
     if args.figure:
         plot_gaps(utts[args.clip], curves, rig, args.figure)
 

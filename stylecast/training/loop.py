@@ -53,11 +53,15 @@ class TrainConfig:
     seed: int = 0  # seeds initialisation, batches and dropout
     log_every: int = 10  # steps between log lines
     checkpoint_every: int = 500  # steps between checkpoints (and one at the end)
+    # Steps whose checkpoint is also kept as run_dir/step<N> (to follow a run's models).
+    keep_steps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "frames", "style_frames", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if any(k < 1 for k in self.keep_steps):
+            raise InputError(f"keep_steps must be >= 1, got {self.keep_steps}")
         if self.lr <= 0 or self.grad_clip <= 0:
             raise InputError(f"lr and grad_clip must be > 0, got {self.lr}, {self.grad_clip}")
 
@@ -118,8 +122,12 @@ def run_training(
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
                 bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items() if k == "loss"})
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps or done in cfg.keep_steps:
                 _checkpoint(run_dir / LAST, trainer, done, losses)
+            if done in cfg.keep_steps:
+                kept = run_dir / f"step{done}"
+                shutil.rmtree(kept, ignore_errors=True)
+                shutil.copytree(run_dir / LAST, kept)
     return losses
 
 
