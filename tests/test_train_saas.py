@@ -103,3 +103,47 @@ def test_without_warmup_nothing_is_ramped(tmp_path):
     train(tmp_path, 2, config(0))
     records = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]
     assert all("style_gain" not in r for r in records)
+
+
+def test_a_run_adopts_another_runs_style_stage(tmp_path):
+    from stylecast.engine.errors import InputError
+    from stylecast.training.train_saas import train_saas
+
+    old = saas_config("tiny", "mel")
+    t = TrainConfig(steps=2, batch=2, frames=16, style_frames=16)
+    stages = {s: t for s in ("style", "expression", "pose")}
+    train_saas(tmp_path / "a", old, data(old), stages, progress=False)
+    new = dataclasses.replace(old, expression=dataclasses.replace(old.expression, style_norm=True))
+    train_saas(tmp_path / "b", new, data(new), stages, progress=False, style_from=tmp_path / "a")
+    a, _, _ = load_model(tmp_path / "a" / "style" / LAST)
+    b, cfg, meta = load_model(tmp_path / "b" / "pose" / LAST)
+    assert cfg == new and meta["step"] == 2
+    for key, value in a.style_extractor.state_dict().items():
+        assert torch.equal(b.style_extractor.state_dict()[key], value), key
+    other = dataclasses.replace(old, style=dataclasses.replace(old.style, commitment=0.5))
+    with pytest.raises(InputError, match="style extractor"):
+        train_saas(tmp_path / "c", other, data(other), stages, progress=False,
+                   style_from=tmp_path / "a")  # fmt: skip
+    with pytest.raises(InputError, match="step"):
+        longer = {s: dataclasses.replace(t, steps=3) for s in stages}
+        train_saas(tmp_path / "d", new, data(new), longer, progress=False,
+                   style_from=tmp_path / "a")  # fmt: skip
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.999999])
+def test_history_dropout_hides_the_past_codes_from_the_predictor(dropout):
+    cfg = saas_config("tiny", "mel")
+    cfg = dataclasses.replace(cfg, pose=dataclasses.replace(cfg.pose, history_dropout=dropout))
+    trainer = SAASTrainer(cfg, TRAIN, "pose")
+    b = sample_batch(data(cfg), np.random.default_rng(0), 4, 16, 32, "mel")
+    embed = trainer.model.pose_predictor.token.weight
+    ces = []
+    for scale in (1.0, 30.0):  # the real codes' embeddings (not the start token's) scaled
+        with torch.no_grad():
+            embed[: cfg.pose.codebook_size] *= scale
+        torch.manual_seed(0)
+        ces.append(float(trainer._pose_terms(b)["ce"]))
+    if dropout > 0.5:
+        assert abs(ces[0] - ces[1]) < 1e-3  # never sees a real past code (EMA moves a bit)
+    else:
+        assert abs(ces[0] - ces[1]) > 1e-2

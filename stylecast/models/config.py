@@ -278,6 +278,9 @@ class PoseConfig:
     # at 0.7 match the truth's jerk on val (docs/models.md).
     smoothing: float = 0.7
     smoothing_poles: int = 2
+    # Training only: each past code the predictor sees is replaced by the start token with
+    # this probability, so that it also learns to predict from the audio and the style.
+    history_dropout: float = 0.0
     dropout: float = 0.1  # predictor dropout
 
     def __post_init__(self) -> None:
@@ -293,6 +296,7 @@ class PoseConfig:
             f"top_k must be in [1, {self.codebook_size}], got {self.top_k}",
         )
         _check(0.0 <= self.smoothing < 1.0, "smoothing must be in [0, 1)")
+        _check(0.0 <= self.history_dropout < 1.0, "history_dropout must be in [0, 1)")
         _check(self.smoothing_poles in (1, 2), f"smoothing_poles must be 1 or 2, got "
                f"{self.smoothing_poles}")  # fmt: skip
 
@@ -475,6 +479,7 @@ ADDED_FIELDS: dict[tuple[str, str], object] = {
     ("ExpressionConfig", "style_warmup"): 0,
     ("ExpressionConfig", "audio_skip"): False,
     ("PoseConfig", "smoothing_poles"): 1,
+    ("PoseConfig", "history_dropout"): 0.0,
 }
 
 

@@ -17,8 +17,10 @@ so the retrained ablations (training/ablation.py) can repeat them exactly.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -26,11 +28,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylecast.engine.errors import InputError
-from stylecast.models.checkpoint import load_model
+from stylecast.models.checkpoint import (
+    TRAIN_JSON,
+    TRAIN_WEIGHTS,
+    WEIGHTS,
+    load_model,
+    read_header,
+    read_weights,
+    save_model,
+)
 from stylecast.models.config import LossConfig, SAASConfig, config_from_dict, config_to_dict
 from stylecast.models.losses import RigMouthLoss, reconstruction_loss, triplet_loss
 from stylecast.models.saas import SAAS
-from stylecast.training.loop import LAST, TrainConfig, run_training, step_optimizer
+from stylecast.training.loop import LAST, LOG, TrainConfig, run_training, step_optimizer
 from stylecast.training.synthetic import Batch, MotionDataset
 
 STAGES = ("style", "expression", "pose")
@@ -162,7 +172,17 @@ class SAASTrainer:
             z = self.model.audio_encoder(batch.features)[:, :frames]
         vq = self.model.pose_vq(batch.pose[:, :frames])
         rec = (vq.recon - batch.pose[:, :frames]).abs().mean()
-        logits = self.model.pose_logits(z, style, vq.indices)  # (B, K, n_codes)
+        p = self.model_config.pose
+        history, audio = self.model.pose_contexts(z, vq.indices)  # teacher forcing
+        if p.history_dropout > 0:  # past codes hidden at random: the audio must speak too
+            hidden = torch.rand(history.shape) < p.history_dropout
+            history = history.masked_fill(hidden, p.start_token)
+        b, k = vq.indices.shape
+        logits = self.model.pose_predictor(
+            history.reshape(b * k, -1),
+            audio.reshape(b * k, *audio.shape[2:]),
+            style.repeat_interleave(k, dim=0),
+        ).reshape(b, k, -1)  # (B, K, n_codes)
         ce = F.cross_entropy(logits.flatten(0, 1), vq.indices.flatten())
         loss = rec + self.losses.vq_weight * vq.loss + ce
         return {"loss": loss, "rec": rec, "vq": vq.loss, "ce": ce, "perplexity": vq.perplexity}
@@ -175,11 +195,17 @@ def train_saas(
     train: dict[str, TrainConfig],
     losses: LossConfig | None = None,
     progress: bool = True,
+    style_from: str | Path | None = None,
 ) -> dict[str, dict[str, float]]:
-    """All stages in order (each resumable); returns each stage's last losses."""
+    """All stages in order (each resumable); returns each stage's last losses.
+
+    style_from: another run folder whose finished style stage this run adopts instead of
+    training its own (adopt_style_stage: same style config, steps, seed and loss weights)."""
     run_dir = Path(run_dir)
     losses = losses or LossConfig()
     write_run_record(run_dir, cfg, train, losses)
+    if style_from is not None and not (run_dir / "style" / LAST).exists():
+        adopt_style_stage(Path(style_from), run_dir, cfg, train["style"], losses)
     model: SAAS | None = None
     results = {}
     for stage in STAGES:
@@ -188,6 +214,49 @@ def train_saas(
                                       progress=progress)  # fmt: skip
         model, _, _ = load_model(run_dir / stage / LAST)
     return results
+
+
+def adopt_style_stage(
+    source: Path, run_dir: Path, cfg: SAASConfig, train: TrainConfig, losses: LossConfig
+) -> Path:
+    """Make run_dir/style/last from the finished style stage of run `source`, for a model
+    config that differs from the source's only outside the style extractor (the expression
+    or pose switches): the extractor's weights and optimiser state are the source's; every
+    other module starts as a fresh SAAS(cfg) under the stage's seed, as the style stage
+    would have left it. The style stage trains the extractor alone, so this equals
+    training it again up to the RNG draws of modules added since (dropout masks).
+    InputError when the source stage is unfinished or was trained differently."""
+    src = Path(source) / "style" / LAST
+    if not (src / "config.json").is_file():
+        raise InputError(f"{src} not found: {source} has no finished style stage to adopt")
+    header = read_header(src)
+    src_cfg = config_from_dict(header["config"])
+    meta = header.get("meta", {})
+    if not isinstance(src_cfg, SAASConfig) or (src_cfg.style, src_cfg.motion, src_cfg.content) != (
+        cfg.style,
+        cfg.motion,
+        cfg.content,
+    ):
+        raise InputError(f"{src}: its style extractor, motion or content config differs")
+    if int(meta.get("step", -1)) != train.steps:
+        raise InputError(
+            f"{src} is at step {meta.get('step')}, this run's style stage at {train.steps}"
+        )
+    if meta.get("loss") != dataclasses.asdict(losses):
+        raise InputError(f"{src} was trained with other loss weights than this run's")
+    torch.manual_seed(train.seed)
+    model = SAAS(cfg)
+    prefix = "style_extractor."
+    weights = {k: v for k, v in read_weights(src / WEIGHTS).items() if k.startswith(prefix)}
+    model.style_extractor.load_state_dict({k[len(prefix) :]: v for k, v in weights.items()})
+    target = run_dir / "style" / LAST
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_model(target, model, cfg, meta={**meta, "style_from": str(src)})
+    for name in (TRAIN_JSON, TRAIN_WEIGHTS):  # optimiser moments of the extractor, the step
+        shutil.copy2(src / name, target / name)
+    if (src.parent / LOG).is_file():
+        shutil.copy2(src.parent / LOG, target.parent / LOG)
+    return target
 
 
 def write_run_record(
@@ -219,3 +288,36 @@ def read_run_record(run_dir: Path) -> tuple[SAASConfig, dict[str, TrainConfig], 
         for stage, t in record["train"].items()
     }
     return cfg, train, losses
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`stylecast train saas` with one more option, --style-from (adopt_style_stage)."""
+    p = argparse.ArgumentParser(
+        description="Train SAAS on a corpus; --style-from adopts another run's style stage."
+    )
+    p.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--preset", default="small", choices=("default", "small", "tiny"))
+    p.add_argument("--steps", type=int, default=2000, help="optimisation steps per stage")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--style-from", type=Path, default=None, help="a run with a finished style "
+                   "stage of the same style config, steps, seed and loss weights")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    from stylecast.models.config import saas_config
+    from stylecast.training.corpus_dataset import CorpusDataset
+
+    torch.set_num_threads(args.threads)
+    data = CorpusDataset(args.corpus, "train")
+    cfg = saas_config(args.preset, "mel")
+    cfg = dataclasses.replace(cfg, style=dataclasses.replace(cfg.style, n_styles=data.n_styles))
+    train = TrainConfig(steps=args.steps, batch=16, frames=64, style_frames=64, seed=args.seed)
+    results = train_saas(args.out, cfg, data, {s: train for s in STAGES}, LossConfig(),
+                         not args.no_progress, args.style_from)  # fmt: skip
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
