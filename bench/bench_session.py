@@ -1,6 +1,7 @@
 """Live sessions end to end: latency, capacity, A/V drift, barge-in, memory.
 
     python -m bench.bench_session [--latency-s 40] [--latency-runs 3] [--capacity-s 20]
+        [--motion onnx-cpu] [--rt-priority 10]
 
 - latency: one real-time 512 px session; espeak-ng speech pushed in 20 ms chunks at the
   pace a microphone delivers them (each chunk when its last sample exists); latency of a
@@ -19,7 +20,12 @@
 - barge-in: clear() while the mouth is open -> the first frame with the mouth closed.
 - memory: RSS before and after the drift run and the latency run.
 
-Writes section "session" of docs/benchmarks.md. The machine is shared: `uptime` is recorded.
+--motion picks the motion backend (engine/backends.py; the baseline by default), and
+--rt-priority runs the engine's threads and the benchmark's event loop under SCHED_RR
+(`Scheduler(rt_priority=)`, docs/engine.md "Stalls").
+
+Writes section "session" of docs/benchmarks.md ("session-MOTION" for another backend, and
+"-rt" with --rt-priority). The machine is shared: `uptime` is recorded.
 """
 
 from __future__ import annotations
@@ -36,10 +42,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.report import write_section
-from stylecast.engine.baseline import BaselineMotion
+from stylecast.engine.backends import load_backend
 from stylecast.engine.clock import to_int16
 from stylecast.engine.face import INDEX
-from stylecast.engine.scheduler import DEFAULT_RENDER_THREADS, Scheduler
+from stylecast.engine.scheduler import DEFAULT_RENDER_THREADS, Scheduler, use_rt_priority
 from stylecast.engine.session import (
     PLAYBACK_FINISHED,
     SEGMENT_STARTED,
@@ -58,6 +64,21 @@ TEXT = (
     "snake and a big toy frog for the kids. She can scoop these things into three red bags, "
     "and we will go meet her Wednesday at the train station. "
 )
+
+
+class Engine:
+    """What every scheduler of the run uses: the motion backend (loaded once) and the
+    real-time priority of its threads (set from the command line)."""
+
+    motion = "baseline"
+    rt_priority: int | None = None
+    _model = None
+
+    @classmethod
+    def scheduler(cls, mode: str = "realtime", **kwargs) -> Scheduler:
+        if cls._model is None:
+            cls._model = load_backend(cls.motion)
+        return Scheduler(cls._model, mode, rt_priority=cls.rt_priority, **kwargs)
 
 
 def speech(seconds: float, rate: int = 16_000) -> np.ndarray:
@@ -143,7 +164,7 @@ def trace_stats(scheduler: Scheduler, worst: int = 5) -> dict:
 
 async def latency(seconds: float, size: int, segments: int = 8) -> dict:
     audio = speech(seconds)
-    scheduler = Scheduler(BaselineMotion(), "realtime")
+    scheduler = Engine.scheduler()
     session = Session("default", "neutral", SessionConfig(size=size), scheduler)
     await session.start()
     for _ in range(15):  # settle
@@ -215,16 +236,14 @@ async def run_sessions(
     n: int, size: int, seconds: float, audio: np.ndarray, render_threads: int | None = None
 ) -> dict:
     threads = render_threads or DEFAULT_RENDER_THREADS
-    scheduler = Scheduler(BaselineMotion(), "realtime", budget=100.0, render_threads=threads)
+    scheduler = Engine.scheduler(budget=100.0, render_threads=threads)
     scheduler.prewarm(n)  # as a server does at start-up: joins then stall nobody
     sessions = [
         Session("default", "neutral", SessionConfig(size=size, seed=i), scheduler) for i in range(n)
     ]
-    for s in sessions:
-        await s.start()
     counts = [0] * n
     late: list[float] = []  # ms a frame left after its deadline on the session's clock
-    t_end = time.perf_counter() + seconds
+    t_end = time.perf_counter() + seconds + 30.0  # set once every session is in
 
     async def consume(i: int, s: Session) -> None:
         async for m in s:
@@ -235,7 +254,11 @@ async def run_sessions(
             if time.perf_counter() > t_end:
                 return
 
-    tasks = [asyncio.create_task(consume(i, s)) for i, s in enumerate(sessions)]
+    tasks = []
+    for i, s in enumerate(sessions):  # each read from the moment it is in, as a server does
+        await s.start()
+        tasks.append(asyncio.create_task(consume(i, s)))
+    t_end = time.perf_counter() + seconds
     pushers = [
         asyncio.create_task(pace_pushes(s, np.roll(audio, 8000 * i), 16_000, []))
         for i, s in enumerate(sessions)
@@ -314,7 +337,7 @@ async def join_stall(size: int, prewarm: bool, trials: int = 3) -> list[float]:
     front end made ahead, or on the spot), one figure per trial."""
     out = []
     for trial in range(trials):
-        scheduler = Scheduler(BaselineMotion(), "realtime", budget=100.0)
+        scheduler = Engine.scheduler(budget=100.0)
         if prewarm:
             scheduler.prewarm(2)
         live = Session("default", "neutral", SessionConfig(size=size), scheduler)
@@ -336,7 +359,7 @@ async def join_stall(size: int, prewarm: bool, trials: int = 3) -> list[float]:
 
 async def admitted(size: int, max_n: int) -> tuple[int, str]:
     """How many sessions admission control lets in (default budget), and its message."""
-    scheduler = Scheduler(BaselineMotion(), "realtime")
+    scheduler = Engine.scheduler()
     scheduler.prewarm(max_n)  # as a server does at start-up
     sessions, reason = [], ""
     try:
@@ -362,7 +385,7 @@ async def admitted(size: int, max_n: int) -> tuple[int, str]:
 async def drift(minutes: float) -> dict:
     sentence = to_int16(speech(3.0, 48_000))
     frames_total = int(minutes * 60 * 30)
-    scheduler = Scheduler(BaselineMotion(), "manual")
+    scheduler = Engine.scheduler("manual")
     session = Session(None, "neutral", SessionConfig(video=False), scheduler)
     await session.start()
     rss0 = rss_mb()
@@ -403,20 +426,31 @@ async def drift(minutes: float) -> dict:
     }
 
 
+def open_jaw() -> float:
+    """jawOpen above which the mouth counts as open for the barge-in trials (the learned
+    models open it less than the baseline's fixed visemes)."""
+    return 0.3 if Engine.motion == "baseline" else 0.15
+
+
 async def barge_in(trials: int) -> list[tuple[float, int]]:
+    """(ms from clear() to the first closed-mouth frame leaving the iterator, frames) per
+    trial; a trial whose mouth never opens within its 12 s of speech is left out."""
     audio = speech(12.0)
     out = []
-    scheduler = Scheduler(BaselineMotion(), "realtime")
+    scheduler = Engine.scheduler()
     session = Session("default", "neutral", SessionConfig(size=256), scheduler)
     await session.start()
     for _ in range(trials):
         session.push_audio(audio, 16_000)
         session.end_segment()
-        opened, t_clear, f_clear = 0, None, None
+        opened, t_clear, f_clear, first = 0, None, None, None
         async for m in session:
+            first = m.index if first is None else first
+            if m.index - first > 30 * 14:  # the speech is over: no open mouth to cut
+                break
             jaw = m.motion.expr[JAW]
             if t_clear is None:
-                opened = opened + 1 if jaw > 0.3 else 0
+                opened = opened + 1 if jaw > open_jaw() else 0
                 if opened >= 2:
                     t_clear, f_clear = time.perf_counter(), m.index
                     session.clear()
@@ -475,7 +509,38 @@ def stage_rows(trace: dict) -> str:
     )
 
 
+def motion_text(front_lookahead: int) -> str:
+    if Engine.motion == "baseline":
+        return (
+            "Motion model: the rule-based viseme baseline (`engine/baseline.py`), which reads "
+            "no\nlog-mel window, so the front end skips it and decides phonemes with a "
+            f'look-ahead of\n{front_lookahead} frames (as accurate as 3: section "Audio front '
+            'end", "Look-ahead").'
+        )
+    model = Engine._model
+    return (
+        f"Motion model: `--motion {Engine.motion}` ({model.name}, model look-ahead "
+        f"{model.lookahead} frames), which reads {', '.join(sorted(model.reads))}: the front "
+        f"end computes the log-mel window, whose look-ahead is {front_lookahead} frames."
+    )
+
+
+def priority_text() -> str:
+    if Engine.rt_priority is None:
+        return (
+            "The engine's threads ran under the ordinary scheduler (no `--rt-priority`), at "
+            "the process's nice value."
+        )
+    return (
+        f"The engine's worker and render threads and the benchmark's event loop ran under "
+        f"SCHED_RR at priority {Engine.rt_priority} (`--rt-priority`, the engine's "
+        f'`Scheduler(rt_priority=)` / `STYLECAST_RT_PRIORITY`; docs/engine.md "Stalls"): '
+        f"they run as soon as they wake, whatever else the machine runs."
+    )
+
+
 async def amain(args) -> None:
+    use_rt_priority(args.rt_priority)  # the event loop (the consumers) too
     uptime0 = load()
     share0 = cpu_share()
     print(uptime0, share0, flush=True)
@@ -517,6 +582,15 @@ async def amain(args) -> None:
 
     bi_ms = [b[0] for b in bi]
     bi_fr = [b[1] for b in bi]
+    barge_text = (
+        f"`clear()` while the mouth is open (jawOpen > {open_jaw()} for 2 frames) → the first "
+        f"frame made after the call with jawOpen < {CLOSED} leaving the iterator: median "
+        f"{statistics.median(bi_ms):.0f} ms (max {max(bi_ms):.0f} ms), i.e. "
+        f"{statistics.median(bi_fr):.0f} frames after the frame on which clear() was called "
+        f"(max {max(bi_fr)})."
+        if bi
+        else f"The mouth never opened past jawOpen {open_jaw()} for 2 frames: not measured."
+    )
 
     def cap_row(size: int, n: int, r: dict) -> str:
         return (
@@ -542,9 +616,8 @@ render thread (frames drawn one after the other, as before) and with {two["threa
 Load while measuring (the machine is shared): before `{uptime0}`; after `{uptime1}`.
 A busy Python thread got {share0:.0%} / {share1:.0%} of a core (before / after): the
 figures below were taken with roughly that much of the machine. {autogroup_note()}
-Motion model: the rule-based viseme baseline (`engine/baseline.py`), which reads no
-log-mel window, so the front end skips it and decides phonemes with a look-ahead of
-{lat["front_lookahead"]} frames (as accurate as 3: section "Audio front end", "Look-ahead").
+{priority_text()}
+{motion_text(lat["front_lookahead"])}
 
 ### Latency (one real-time 512 px session, 16 kHz speech in 20 ms chunks at microphone pace)
 
@@ -557,9 +630,10 @@ each run: {per_run}). Target: p95 <= 150 ms.
 
 | stage | contributes |
 |---|---|
-| playout delay: 1 frame + front-end look-ahead {lat["front_lookahead"]} + model look-ahead 0 \
-+ jitter 10 ms = {lat["delay_frames"]:.2f} frames from the first push to the segment's first \
-sample (real-time segments start between frames: no rounding to the frame grid) | \
+| playout delay: 1 frame + front-end look-ahead {lat["front_lookahead"]} + model look-ahead \
+{Engine._model.lookahead} + jitter 10 ms = {lat["delay_frames"]:.2f} frames from the first push \
+to the segment's first sample (real-time segments start between frames: no rounding to the \
+frame grid) | \
 {1000 * lat["delay_frames"] / 30:.0f} ms |
 | where the chunk falls in its frame (the frame showing it began earlier) | -33-0 ms |
 | front end (features), per session per tick, median | {lat["features"]:.2f} ms |
@@ -620,12 +694,9 @@ samples came out bit-exact at 1600 × frame in {dr["segments"] - dr["mismatched"
 {dr["segments"]}, and audio pts ≠ video pts on {dr["bad_pts"]} frames. Drift: 0 frames by
 construction (frame t carries samples [1600 t, 1600 (t+1))), checked above.
 
-### Barge-in ({len(bi)} trials, real-time 256 px)
+### Barge-in ({len(bi)} of {args.barge_trials} trials, real-time 256 px)
 
-`clear()` while the mouth is open → the first frame made after the call with
-jawOpen < {CLOSED} leaving the iterator: median {statistics.median(bi_ms):.0f} ms
-(max {max(bi_ms):.0f} ms), i.e. {statistics.median(bi_fr):.0f} frames after the frame
-on which clear() was called (max {max(bi_fr)}).
+{barge_text}
 
 ### Memory
 
@@ -633,7 +704,12 @@ RSS over the {dr["minutes"]:.0f}-minute drift run: {dr["rss"][0]:.0f} → {dr["r
 over the {args.latency_s:.0f} s real-time 512 px latency run: \
 {lat["rss"][0]:.0f} → {lat["rss"][1]:.0f} MB.
 """
-    write_section("session", "Live sessions (engine/session.py)", body)
+    name, title = "session", "Live sessions (engine/session.py)"
+    if Engine.motion != "baseline":
+        name, title = f"session-{Engine.motion}", f"{title}, `--motion {Engine.motion}`"
+    if Engine.rt_priority is not None:
+        name, title = f"{name}-rt", f"{title}, real-time threads"
+    write_section(name, title, body)
     print(body)
 
 
@@ -650,7 +726,10 @@ def main() -> None:
     ap.add_argument("--compare-threads", action="store_true")
     ap.add_argument("--screen-s", type=float, default=20.0, help="short runs that pick the level")
     ap.add_argument("--compare-s", type=float, default=30.0, help="each --compare-threads run")
+    ap.add_argument("--motion", default="baseline", help="motion backend (engine/backends.py)")
+    ap.add_argument("--rt-priority", type=int, help="SCHED_RR priority of the engine's threads")
     args = ap.parse_args()
+    Engine.motion, Engine.rt_priority = args.motion, args.rt_priority
     os.environ.setdefault("PYTHONHASHSEED", "0")
     asyncio.run(amain(args))
 

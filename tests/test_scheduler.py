@@ -218,3 +218,38 @@ async def test_a_realtime_scheduler_runs_its_worker_and_render_threads_at_its_pr
     if os.geteuid() == 0:
         assert policies == [os.SCHED_RR, os.SCHED_RR]
     assert Scheduler(BaselineMotion(), "manual", rt_priority=3).rt_priority is None
+
+
+async def test_a_realtime_worker_freezes_start_up_objects_and_gives_them_back():
+    import gc
+
+    from stylecast.engine.scheduler import GC_FREEZE
+
+    for _ in range(100):  # workers of earlier tests stop at their next turn
+        if GC_FREEZE.holders == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert GC_FREEZE.holders == 0 and gc.get_freeze_count() == 0
+    scheduler = Scheduler(BaselineMotion(), "realtime")
+    session = Session(None, "neutral", SessionConfig(video=False), scheduler)
+    await session.start()
+    assert GC_FREEZE.holders == 1 and gc.get_freeze_count() > 1000  # start-up objects
+    t0 = time.perf_counter()
+    gc.collect()
+    assert time.perf_counter() - t0 < 0.05
+    await session.aclose()
+    for _ in range(100):  # the worker stops at its next turn
+        if scheduler._thread is None:
+            break
+        await asyncio.sleep(0.01)
+    assert GC_FREEZE.holders == 0 and gc.get_freeze_count() == 0  # as before
+
+
+async def test_manual_and_offline_schedulers_leave_the_collector_alone():
+    import gc
+
+    scheduler = Scheduler(BaselineMotion(), "offline")
+    session = Session(None, "neutral", SessionConfig(video=False, realtime=False), scheduler)
+    await session.start()
+    assert gc.get_freeze_count() == 0
+    await session.aclose()
