@@ -3,13 +3,18 @@ forward == frame-by-frame step."""
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from stylecast.engine.face import ARKIT_NAMES, LOWER_FACE_NAMES  # noqa: E402
 from stylecast.models.config import MotionSpec, styletalk_config  # noqa: E402
-from stylecast.models.layers import padding_frames  # noqa: E402
+from stylecast.models.layers import (  # noqa: E402
+    pad_sequence_ends,
+    padding_frames,
+    sliding_windows,
+)
 from stylecast.models.sampling import stream  # noqa: E402
 from stylecast.models.styletalk import StyleTalk  # noqa: E402
 
@@ -125,3 +130,75 @@ def test_padding_frames_match_init_state():
     model = make("mel")
     state = model.init_state(2)
     assert torch.equal(state.window, padding_frames(model.cfg.content, 2, 4))
+
+
+@pytest.mark.parametrize("frontend", ["phoneme", "mel"])
+def test_pose_smoothing_is_the_same_filter_in_forward_and_step(frontend):
+    model = make(frontend, pose_smoothing=0.8)
+    style = style_code(model)
+    x = features(frontend, 2, 12)
+    with torch.no_grad():
+        whole = model(x, style)
+        raw = model._decode(
+            sliding_windows(
+                model.content.frame(pad_sequence_ends(x, model.cfg.content)),
+                model.cfg.content.window_frames,
+            ),
+            style,
+        ).pose
+    streamed = stream(model, x, style)
+    assert (whole.pose - streamed.pose).abs().max() < 1e-5
+    assert (whole.expr - streamed.expr).abs().max() < 1e-5
+    # It is y_t = 0.8 y_(t-1) + 0.2 x_t from y_0 = x_0, so it starts on the raw pose and
+    # then moves less from frame to frame than the raw pose does.
+    assert torch.allclose(whole.pose[:, 0], raw[:, 0], atol=1e-6)
+    assert torch.allclose(whole.pose[:, 3], 0.8 * whole.pose[:, 2] + 0.2 * raw[:, 3], atol=1e-6)
+    assert whole.pose.diff(dim=1).abs().mean() < raw.diff(dim=1).abs().mean()
+
+
+def test_pose_smoothing_off_leaves_the_raw_pose_and_bad_values_are_refused():
+    model = make("phoneme", pose_smoothing=0.0)
+    x = features("phoneme", 1, 6)
+    style = style_code(model, 1)
+    with torch.no_grad():
+        a = model(x, style).pose
+        model.cfg = dataclasses.replace(model.cfg, pose_smoothing=0.5)
+        b = model(x, style).pose
+    assert not torch.allclose(a, b)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="pose_smoothing"):
+            dataclasses.replace(model.cfg, pose_smoothing=bad)
+
+
+def test_pose_smoothing_state_flows_through_the_onnx_step(tmp_path):
+    """The exported step carries the filter (pose_smooth, pose_lead) like any state: fed
+    from the manifest's fills, it gives the smoothed pose of the whole-sequence forward."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from stylecast.cli import main
+    from stylecast.engine.onnx_manifest import load_manifest
+    from stylecast.models.checkpoint import save_model
+
+    model = make("phoneme", pose_smoothing=0.8)
+    save_model(tmp_path / "ckpt", model, model.cfg, {"note": "random init"})
+    assert main(["export", str(tmp_path / "ckpt"), "-o", str(tmp_path / "onnx")]) == 0
+    manifest = load_manifest(tmp_path / "onnx")
+    assert {"pose_smooth", "pose_lead"} <= {s.name for s in manifest.state}
+    session = ort.InferenceSession(str(tmp_path / "onnx" / "step.onnx"),
+                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    style = style_code(model, 2)
+    x = features("phoneme", 2, 10)
+    w = model.cfg.lookahead_frames
+    inputs = torch.cat([x, torch.zeros(2, w, dtype=x.dtype)], dim=1)  # id 0 pads the end
+    state = {s.input: np.full((2, *s.shape), s.fill, dtype=s.dtype) for s in manifest.state}
+    poses = []
+    for t in range(inputs.shape[1]):
+        feeds = {"features": inputs[:, t].numpy(), "style": style.numpy(), **state}
+        got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds),
+                       strict=True))  # fmt: skip
+        state = {s.input: got[s.output] for s in manifest.state}
+        if t >= w:
+            poses.append(got["pose"])
+    with torch.no_grad():
+        whole = model(x, style).pose.numpy()
+    assert np.abs(np.stack(poses, axis=1) - whole).max() < 1e-4

@@ -145,9 +145,17 @@ class StyleTalkConfig:
     expert_temperature: float = 30.0  # T in softmax(MLP(style) / T): high T keeps mixes soft
     expert_hidden: int = 64  # hidden width of the expert-attention MLP (256 -> 64 -> 8)
     pose_hidden: int = 256  # hidden width of the pose regression head (no pose in the paper)
+    # a in y_t = a y_(t-1) + (1 - a) x_t: a causal one-pole low-pass on the pose head's
+    # output, from the first frame's raw pose; the same in forward (training sees it) and
+    # step (carried state). 0: off (the checkpoints made before it). 0.8: time constant
+    # 1 / (1 - a) = 5 frames = 167 ms; on the 20-hour model's val poses it took the jerk
+    # from 5.4x the truth's to 1.2x (docs/training.md).
+    pose_smoothing: float = 0.8
 
     def __post_init__(self) -> None:
         _check_attention(self.d_model, self.n_heads, "StyleTalkConfig")
+        _check(0.0 <= self.pose_smoothing < 1.0,
+               f"pose_smoothing must be in [0, 1), got {self.pose_smoothing}")  # fmt: skip
         for name in ("d_ffn", "content_layers", "style_layers", "decoder_layers", "n_experts"):
             _check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         _check(self.max_style_frames >= 8, "max_style_frames must be >= 8")
@@ -472,6 +480,7 @@ def _to_plain(value: object) -> object:
 # checkpoints were made: a saved config that lacks one of these reads as that value (any
 # other missing key is still an error).
 ADDED_FIELDS: dict[tuple[str, str], object] = {
+    ("StyleTalkConfig", "pose_smoothing"): 0.0,
     ("StyleVQConfig", "codebook"): True,
     ("ExpressionConfig", "hyper_scale"): None,
     ("ExpressionConfig", "audio_norm"): False,

@@ -8,8 +8,11 @@ audio front end needs to produce frame t+w's features).
 
 Pose: the paper has no pose model. So that every live model has the same step signature,
 StyleTalk gets a small regression head that reads both decoders' centre features; it
-predicts the conditional mean pose and so moves the head little. For lively heads, pair
-StyleTalk's expression with SAAS's sampled pose branch (docs/models.md).
+predicts the conditional mean pose and so moves the head little. Each frame's pose comes
+from its own window, so the raw head jitters (jerk 5x the truth's); `cfg.pose_smoothing`
+runs it through a causal one-pole low-pass, in `forward` and, with the filter's output and
+a frame counter as carried state, in `step`. For lively heads, pair StyleTalk's expression
+with SAAS's sampled pose branch (docs/models.md).
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class StyleTalkState(NamedTuple):
 
     window: Tensor  # (B, 2w, *feature) the last 2w input frames (ids int64 or log-mel)
     style: Tensor  # (B, d_model) the style code (constant within a session)
+    pose_smooth: Tensor  # (B, n_pose) the pose filter's last output
+    # (B, 1) float: w + 1 before the first step, counting down to 0; > 1 while the step
+    # emits the padding frames before frame 0, 1 on frame 0 (the filter starts there).
+    pose_lead: Tensor
 
 
 class ContentEncoder(nn.Module):
@@ -158,7 +165,8 @@ class StyleTalk(nn.Module):
         w = self.cfg.content.window_frames
         frames = self.content.frame(pad_sequence_ends(features, self.cfg.content))
         windows = sliding_windows(frames, w)  # (B, T, W, D)
-        return self._decode(windows, style)
+        out = self._decode(windows, style)
+        return MotionOutput(out.expr, self.smooth_pose(out.pose))
 
     def _decode(self, windows: Tensor, style: Tensor) -> MotionOutput:
         b, t, w, d = windows.shape
@@ -172,6 +180,16 @@ class StyleTalk(nn.Module):
         pose = self.pose_head(torch.cat([lower, upper], dim=-1))
         return MotionOutput(expr, pose)
 
+    def smooth_pose(self, raw: Tensor) -> Tensor:
+        """(B, T, n_pose) raw pose of frames 0..T-1 -> the low-passed pose, y_0 = x_0."""
+        a = self.cfg.pose_smoothing
+        if a == 0.0:
+            return raw
+        out = [raw[:, 0]]
+        for t in range(1, raw.shape[1]):
+            out.append(a * out[-1] + (1.0 - a) * raw[:, t])
+        return torch.stack(out, dim=1)
+
     # ------------------------------------------------------------ streaming
 
     def init_state(self, batch: int, style: Tensor | None = None) -> StyleTalkState:
@@ -182,7 +200,9 @@ class StyleTalk(nn.Module):
         if style is None:
             style = torch.zeros(batch, self.cfg.d_model, device=device)
         assert style.shape == (batch, self.cfg.d_model), style.shape
-        return StyleTalkState(window, style)
+        pose = torch.zeros(batch, self.cfg.motion.n_pose, device=device)
+        lead = torch.full((batch, 1), float(content.window + 1), device=device)
+        return StyleTalkState(window, style, pose, lead)
 
     def step(self, features_t: Tensor, state: StyleTalkState) -> StepOutput:
         """features_t (B,) ids or (B, 16, 80) log-mel of input frame t -> the motion of
@@ -191,5 +211,10 @@ class StyleTalk(nn.Module):
         window = torch.cat([state.window, features_t[:, None]], dim=1)  # (B, W, ...)
         frames = self.content.frame(window)[:, None]  # (B, 1, W, D)
         out = self._decode(frames, state.style)
-        new_state = StyleTalkState(window[:, 1:], state.style)
-        return StepOutput(out.expr[:, 0], out.pose[:, 0], new_state)
+        raw = out.pose[:, 0]  # (B, n_pose)
+        a = self.cfg.pose_smoothing
+        lead = state.pose_lead  # (B, 1)
+        smoothed = a * state.pose_smooth + (1.0 - a) * raw
+        pose = torch.where(lead > 1, state.pose_smooth, torch.where(lead > 0, raw, smoothed))
+        new_state = StyleTalkState(window[:, 1:], state.style, pose, (lead - 1.0).clamp(min=0.0))
+        return StepOutput(out.expr[:, 0], pose, new_state)
