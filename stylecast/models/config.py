@@ -240,8 +240,10 @@ class ExpressionConfig:
     # the canonical audio path forms first. 0: no ramp (the checkpoints made before it).
     style_warmup: int = 0
     # A linear skip from the audio features z_a to the branches' sum (the decoder's input),
-    # so the decoder always sees the audio. False: the checkpoints made before it.
-    audio_skip: bool = False
+    # so the decoder always sees the audio. Without it the 20-hour full model's audio
+    # encoder died in its first 100 steps and the mouth never moved (docs/models.md).
+    # False: the checkpoints made before it.
+    audio_skip: bool = True
 
     def __post_init__(self) -> None:
         _check(self.canonical_layers >= 1 and self.style_layers >= 1, "LSTM layers must be >= 1")
