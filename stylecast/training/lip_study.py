@@ -141,6 +141,33 @@ def plot_gaps(utt, curves: dict[str, np.ndarray], rig, path: str | Path) -> None
     plt.close(fig)
 
 
+def plot_faces(frames: dict[str, np.ndarray], title: str, path: str | Path) -> None:
+    """One rendered frame per label, side by side (the gaze figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(frames), figsize=(2.4 * len(frames), 2.8))
+    for ax, (label, image) in zip(np.atleast_1d(axes), frames.items(), strict=True):
+        ax.imshow(image)
+        ax.set_title(label, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render_faces(exprs: dict[str, np.ndarray], size: int = 256) -> dict[str, np.ndarray]:
+    """label -> expr (52,) rendered on the default avatar without head pose."""
+    from stylecast.engine.avatar import load_avatar
+    from stylecast.engine.render import Renderer
+
+    with Renderer(load_avatar("default"), size) as renderer:
+        return {k: renderer.render(e, np.zeros(6, np.float32)).copy() for k, e in exprs.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("models", nargs="+", help="StyleTalk checkpoint folders; LABEL=DIR names one")
@@ -150,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--every", type=int, default=1, help="every N-th utterance of the split")
     p.add_argument("--figure", help="PNG of the lip gap on one utterance")
     p.add_argument("--clip", type=int, default=3, help="which utterance the figure shows")
+    p.add_argument("--faces", help="PNG of one frame of --clip rendered for each system")
+    p.add_argument("--frame", type=int, default=40, help="which frame --faces shows")
     args = p.parse_args(argv)
 
     import torch
@@ -168,14 +197,18 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({"system": name, **lips, **face}), flush=True)
 
     report("truth", truths, [u.pose for u in utts])
-    curves = {}
+    curves = {"truth": truths[args.clip]}
     for item in args.models:
         label, _, folder = item.rpartition("=")
         exprs, poses = generate_all(folder, utts)
         curves[label or folder] = exprs[args.clip]
         report(label or folder, exprs, poses)
     if args.figure:
-        plot_gaps(utts[args.clip], curves, rig, args.figure)
+        plot_gaps(utts[args.clip], dict(list(curves.items())[1:]), rig, args.figure)
+    if args.faces:
+        faces = render_faces({k: e[min(args.frame, len(e) - 1)] for k, e in curves.items()})
+        title = f"val utterance {utts[args.clip].index}, frame {args.frame}, no head pose"
+        plot_faces(faces, title, args.faces)
 
 
 if __name__ == "__main__":
