@@ -67,6 +67,15 @@ def test_every_system_gets_every_metric_and_references_exclude_the_utterance():
         "pose_jerk" not in rows["expression only"] and "emotion_acc_expr" in rows["expression only"]
     )
     assert gt["lip_movement"] == 1.0 and np.isfinite(gt["lip_loudness_r_late15"])
+    assert gt["emotion_acc_means"] == 1.0 and "performer_emotion_acc" in rows["SAAS"]
+    assert "emotion_acc_means" in rows["expression only"]
+    assert "performer_emotion_acc" not in rows["expression only"]
+    arrays = result["arrays"]  # what style_study.py reads
+    assert list(arrays["names"]) == list(rows)[1:]
+    for k, name in enumerate(arrays["names"]):
+        assert arrays[f"system{k}_features"].shape == (8, 174)
+        assert (f"system{k}_codes" in arrays) == ("retrieval_style" in rows[name])
+    assert arrays["pool_features"].shape == (8, 174) and len(arrays["pool_performer"]) == 8
     assert rows["StyleTalk"]["lip_movement"] > 0.0  # untrained, but its mouth moves
     table = ev.markdown_table(result, {"SAAS retrained without HyperStyle": "not trained"})
     assert len(table.splitlines()) == 2 + 6 + 1 and "no style encoder" in table

@@ -12,6 +12,7 @@ from pathlib import Path
 from stylecast.engine.errors import BackendError, InputError
 
 log = logging.getLogger(__name__)
+ARRAYS = "style_arrays.npz"  # per system: generated clip features and style codes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -127,6 +128,8 @@ def _eval(args: argparse.Namespace) -> int:
         import torch
     except ImportError as e:
         raise BackendError(f"eval needs torch ({e}); pip install 'stylecast[train]'") from e
+    import numpy as np
+
     from stylecast.engine.avatar import load_avatar
     from stylecast.training import evaluate as ev
 
@@ -165,6 +168,7 @@ def _eval(args: argparse.Namespace) -> int:
     rig = load_avatar("default").rig
     results = ev.evaluate(utts, systems, rig, sync, args.samples, args.seed, args.diversity_utts,
                           pool)  # fmt: skip
+    np.savez_compressed(args.out / ARRAYS, **results.pop("arrays"))  # for style_study.py
     results["protocol"] = protocol(args)
     results["split"] = args.split
     results["every"] = args.every

@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 SYNC_STRIDE = 5  # frames between the starts of scored lip-sync windows
 # Columns of metrics.motion_features that describe expression (not pose): 3 blocks of 58.
 EXPR_FEATURES = np.concatenate([b * 58 + np.arange(52) for b in range(3)])
+# The clip means of the 52 expression weights alone: what a classifier reads when neither
+# how smooth the motion is nor the head may count (style_study.py: a jerky generated head
+# or smoothed lips move the std/speed features off the truth's range).
+EXPR_MEANS = np.arange(52)
 
 
 @dataclass
@@ -436,17 +440,28 @@ def evaluate(
     pool_labels = {"emotion": np.array([c.emotion for c in pool]),
                    "performer": np.array([c.performer for c in pool]),
                    "style": np.array([c.style_id for c in pool])}  # fmt: skip
+    for lab in (labels, pool_labels):  # the style up to its intensity
+        lab["performer_emotion"] = np.char.add(lab["performer"].astype(str),
+                                               np.char.add(":", lab["emotion"]))  # fmt: skip
     pool_feats = np.stack([M.motion_features(c.expr, c.pose) for c in pool])
+    # what style_study.py reads: features and labels of the pool, each system's generated
+    # features and own codes (saved by the CLI as style_arrays.npz)
+    arrays = {"utterances": ids, "pool": pool_ids, "pool_features": pool_feats}
+    arrays.update({f"pool_{k}": v for k, v in pool_labels.items()})
 
     def accuracies(gen_feats: np.ndarray, row: dict, pose: bool = True) -> None:
-        """emotion/performer accuracy of generated features (all, and expression only)."""
-        for key in ("emotion", "performer"):
-            for suffix, cols in (("_expr", EXPR_FEATURES), ("", slice(None))):
-                if suffix == "" and not pose:
-                    continue
-                row[f"{key}_acc{suffix}"] = style_accuracy(
-                    gen_feats[:, cols], labels[key], ids, pool_feats[:, cols],
-                    pool_labels[key], pool_ids)  # fmt: skip
+        """Style classifiers on generated features: emotion and performer (all features,
+        and expression only), emotion from the expression means alone, performer x
+        emotion (all features)."""
+        plan = [(k, s, c) for k in ("emotion", "performer")
+                for s, c in (("_expr", EXPR_FEATURES), ("", slice(None)))]  # fmt: skip
+        plan += [("emotion", "_means", EXPR_MEANS), ("performer_emotion", "", slice(None))]
+        for key, suffix, cols in plan:
+            if isinstance(cols, slice) and not pose:
+                continue  # pose features of an untrained pose branch
+            row[f"{key}_acc{suffix}"] = style_accuracy(
+                gen_feats[:, cols], labels[key], ids, pool_feats[:, cols],
+                pool_labels[key], pool_ids)  # fmt: skip
 
     true_movement = float(np.mean([M.lip_opening(u.expr, rig).std() for u in utts]))
     n_diverse = len(utts) if diversity_utts is None else min(diversity_utts, len(utts))
@@ -535,8 +550,11 @@ def evaluate(
             row["pose_diversity"] = float(np.mean(diversity))
         gen_feats = np.stack([M.motion_features(e, p) for e, p in zip(exprs, poses, strict=True)])
         accuracies(gen_feats, row, has_pose)
+        k = len(rows) - 1  # the system's number in `arrays`: rows[0] is the ground truth
+        arrays[f"system{k}_features"] = gen_feats
         if own[0] is not None:
             c = np.stack(own)
+            arrays[f"system{k}_codes"] = c
             for key in ("style", "emotion"):
                 hits, queries = M.nearest_neighbour_accuracy(c, pool_labels[key])
                 row[f"retrieval_{key}"] = hits / max(queries, 1)
@@ -544,7 +562,8 @@ def evaluate(
         row["seconds"] = time.perf_counter() - t0
         log.info("%s: %.0f s", system.name, row["seconds"])
         rows[system.name] = row
-    return {"rows": rows, "references": ref_kinds, "utterances": len(utts),
+    arrays["names"] = np.array(list(rows)[1:])  # system k's row name is names[k]
+    return {"rows": rows, "arrays": arrays, "references": ref_kinds, "utterances": len(utts),
             "frames": int(sum(u.frames for u in utts)), "closed_below": closed_below,
             "pool": len(pool), "diversity_utterances": n_diverse, "pose_samples": pose_samples,
             "seconds": time.perf_counter() - started}  # fmt: skip
@@ -632,13 +651,22 @@ COLUMNS = (
     ("emotion_acc", "emotion acc ↑", "{:.0%}"),
     ("performer_acc", "performer acc ↑", "{:.0%}"),
     ("emotion_acc_expr", "emotion acc, expr only ↑", "{:.0%}"),
+    ("emotion_acc_means", "emotion acc, expr means ↑", "{:.0%}"),
+    ("performer_emotion_acc", "performer × emotion acc ↑", "{:.0%}"),
     ("retrieval_style", "code retrieval: style", "{:.0%}"),
     ("retrieval_emotion", "code retrieval: emotion", "{:.0%}"),
     ("pose_diversity", "pose diversity rad", "{:.4f}"),
     ("pose_jerk", "pose jerk rad/f² ↓", "{:.5f}"),
     ("energy_corr", "head speed ~ loudness r", "{:.2f}"),
 )
-POSE_COLUMNS = ("pose_diversity", "pose_jerk", "energy_corr", "emotion_acc", "performer_acc")
+POSE_COLUMNS = (
+    "pose_diversity",
+    "pose_jerk",
+    "energy_corr",
+    "emotion_acc",
+    "performer_acc",
+    "performer_emotion_acc",
+)
 WHY_EMPTY = {
     "sync": "no sync D given",
     "retrieval_style": "no style encoder",
