@@ -13,12 +13,16 @@
 # 4. evaluates everything on the corpus's test split (`stylecast eval`, lip sync judged
 #    also by STYLETALK_RUN's sync discriminator) into $EVAL_OUT and writes the table into
 #    $CARD's <!-- eval:begin/end --> section (its interpolation figure goes to
-#    figures/style-interpolation.png beside the card).
+#    figures/style-interpolation.png beside the card);
+# 5. measures why the style columns read as they do (python -m stylecast.training.style_study
+#    on the eval's arrays) into $CARD's <!-- style-study:begin/end --> section.
 #
 # Environment: STYLECAST_ASSETS (assets root; default: the repository's assets/; a root
 # without avatars/ gets a copy of the repository's), CORPUS (default data/corpus20h),
 # CARD (default docs/model-card.md), EVAL_OUT (default runs/eval-ship), PER_EMOTION (clips
-# averaged per preset, default 48). Try it without touching the shipped files:
+# averaged per preset, default 48), SAAS_CKPT / STYLETALK_CKPT (ship this checkpoint folder
+# instead of the run's last one, e.g. a snapshot; the run still names the sync judge and
+# ship.json). Try it without touching the shipped files:
 #
 #   cp docs/model-card.md /tmp/card.md
 #   STYLECAST_ASSETS=/tmp/assets CARD=/tmp/card.md EVAL_OUT=/tmp/eval \
@@ -30,7 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ $# -lt 2 ]]; then
-    sed -n '2,28p' "$0" >&2
+    sed -n '2,32p' "$0" >&2
     exit 2
 fi
 saas_run=$1 styletalk_run=$2
@@ -42,8 +46,8 @@ eval_out=${EVAL_OUT:-runs/eval-ship}
 per_emotion=${PER_EMOTION:-48}
 export STYLECAST_ASSETS=$assets
 
-saas_ckpt=$saas_run/pose/last
-styletalk_ckpt=$styletalk_run/generator/last
+saas_ckpt=${SAAS_CKPT:-$saas_run/pose/last}
+styletalk_ckpt=${STYLETALK_CKPT:-$styletalk_run/generator/last}
 for ckpt in "$saas_ckpt" "$styletalk_ckpt"; do
     for f in model.safetensors config.json; do
         if [[ ! -f $ckpt/$f ]]; then
@@ -83,20 +87,26 @@ if [[ -f $eval_out/style-interpolation.png ]]; then
     mkdir -p "$(dirname "$card")/figures"
     cp "$eval_out/style-interpolation.png" "$(dirname "$card")/figures/style-interpolation.png"
 fi
+python -m stylecast.training.style_study "$eval_out" --corpus "$corpus" --card "$card" >/dev/null
+t5=$(seconds)
 
 python - "$eval_out/ship.json" "$saas_run" "$styletalk_run" "$assets" "$corpus" \
-    "$((t1 - t0))" "$((t2 - t1))" "$((t3 - t2))" "$((t4 - t3))" "$*" "$(uptime)" <<'EOF'
+    "$((t1 - t0))" "$((t2 - t1))" "$((t3 - t2))" "$((t4 - t3))" "$((t5 - t4))" "$*" \
+    "$(uptime)" "$saas_ckpt" "$styletalk_ckpt" <<'EOF'
 import hashlib, json, sys, time
 from pathlib import Path
 
 out, saas, styletalk, assets, corpus = sys.argv[1:6]
-copy_s, export_s, presets_s, eval_s = map(int, sys.argv[6:10])
+copy_s, export_s, presets_s, eval_s, study_s = map(int, sys.argv[6:11])
 sha = {k: hashlib.sha256((Path(assets) / "models" / k / "model.safetensors").read_bytes())
        .hexdigest() for k in ("saas", "styletalk")}
 record = {"shipped": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-          "runs": {"saas": saas, "styletalk": styletalk}, "assets": assets, "corpus": corpus,
-          "sha256": sha, "eval_args": sys.argv[10], "uptime_after": sys.argv[11].strip(),
-          "seconds": {"copy": copy_s, "export": export_s, "presets": presets_s, "eval": eval_s}}
+          "runs": {"saas": saas, "styletalk": styletalk},
+          "checkpoints": {"saas": sys.argv[13], "styletalk": sys.argv[14]},
+          "assets": assets, "corpus": corpus,
+          "sha256": sha, "eval_args": sys.argv[11], "uptime_after": sys.argv[12].strip(),
+          "seconds": {"copy": copy_s, "export": export_s, "presets": presets_s, "eval": eval_s,
+                      "style_study": study_s}}
 Path(out).write_text(json.dumps(record, indent=1) + "\n")
 print(json.dumps(record["seconds"]))
 EOF
