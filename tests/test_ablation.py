@@ -36,6 +36,10 @@ def weights(folder, prefix: str) -> dict:
     return {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
 
 
+def meta_of(folder) -> dict:
+    return load_model(folder)[2]
+
+
 def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -61,7 +65,9 @@ def test_no_hyperstyle_retrains_expression_from_the_run_style_stage(run, tmp_pat
     # The expression branches did train: they left the style stage's initial weights.
     assert not same(weights(tmp_path / "expression" / LAST, "expression.decoder."),
                     weights(folder / "style" / LAST, "expression.decoder."))  # fmt: skip
-    assert not (tmp_path / "style").exists() and not (tmp_path / "pose").exists()
+    # The run's style stage is adopted (extractor and its optimiser state), not retrained.
+    assert meta_of(tmp_path / "style" / LAST)["style_from"] == str(folder / "style" / LAST)
+    assert not (tmp_path / "pose").exists()
 
 
 def test_no_codebook_then_both_removed_reusing_its_style_stage(run, tmp_path):
@@ -82,7 +88,7 @@ def test_no_codebook_then_both_removed_reusing_its_style_stage(run, tmp_path):
     assert float(model.expression.hyper.head_b.weight.abs().max()) == 0.0
     assert same(weights(both / "expression" / LAST, "style_extractor."),
                 weights(solo / "style" / LAST, "style_extractor."))  # fmt: skip
-    assert not (both / "style").exists()
+    assert meta_of(both / "style" / LAST)["style_from"] == str(solo / "style" / LAST)
 
 
 def test_ablation_refuses_an_unfinished_style_stage(run, tmp_path):
@@ -95,7 +101,7 @@ def test_ablation_refuses_an_unfinished_style_stage(run, tmp_path):
         run_ablation("no-audio", folder, tmp_path, data)
 
 
-def test_command_line_refuses_style_from_for_other_ablations(tmp_path):
+def test_command_line_refuses_style_from_for_no_hyperstyle(tmp_path):
     with pytest.raises(InputError, match="--style-from"):
-        main(["no-codebook", "--run", str(tmp_path), "--corpus", str(tmp_path), "--out",
+        main(["no-hyperstyle", "--run", str(tmp_path), "--corpus", str(tmp_path), "--out",
               str(tmp_path), "--style-from", str(tmp_path)])  # fmt: skip

@@ -15,11 +15,14 @@ steps and loss weights, read from the run's `run.json`; `--steps` overrides the 
   HyperStyle head frozen at its initial zero output (Delta = 0 throughout: the style branch
   is a plain LSTM started from the style code, which the decoder also reads).
 - no-codebook: the style stage trained again with `StyleVQConfig.codebook = False` (the
-  code pooled from the extractor's tokens before quantisation, no VQ loss), then the
-  expression stage on top of it.
+  code pooled from the extractor's tokens before quantisation, no VQ loss), or reused
+  from another no-codebook folder with `--style-from`, then the expression stage on top.
 - no-codebook-no-hyperstyle: both removed: the no-codebook style stage (trained here, or
-  reused from a no-codebook ablation's folder with `--style-from`), then the expression
-  stage with HyperStyle frozen at zero.
+  reused with `--style-from`), then the expression stage with HyperStyle frozen at zero.
+
+A reused style stage is adopted (train_saas.adopt_style_stage): the extractor and its
+optimiser state are the source's, so the source may be a run made with other expression
+or pose switches (an older run's no-codebook style stage for a newer run's ablation).
 
 The pose stage is repeated only with `--pose` (the pose predictor reads the style code);
 without it the pose modules of the result are untrained: evaluate its expression only.
@@ -41,7 +44,12 @@ from stylecast.models.config import LossConfig, SAASConfig
 from stylecast.training.corpus_dataset import CorpusDataset
 from stylecast.training.loop import LAST, TrainConfig, run_training
 from stylecast.training.synthetic import MotionDataset
-from stylecast.training.train_saas import SAASTrainer, read_run_record, write_run_record
+from stylecast.training.train_saas import (
+    SAASTrainer,
+    adopt_style_stage,
+    read_run_record,
+    write_run_record,
+)
 
 ABLATIONS = ("no-hyperstyle", "no-codebook", "no-codebook-no-hyperstyle")
 
@@ -113,10 +121,12 @@ def run_ablation(
         cfg = dataclasses.replace(cfg, style=dataclasses.replace(cfg.style, codebook=False))
     write_run_record(out, cfg, trains, losses)
     results: dict[str, dict[str, float]] = {}
-    if codebook:
-        style = finished_stage(run, "style", trains["style"].steps)
-    elif style_from is not None:
-        style = finished_stage(style_from, "style", trains["style"].steps)
+    source = run if codebook else style_from  # whose finished style stage is reused
+    if source is not None:
+        finished_stage(source, "style", trains["style"].steps)
+        if not (out / "style" / LAST).exists():  # the same extractor, this config's modules
+            adopt_style_stage(source, out, cfg, trains["style"], losses)
+        style = out / "style" / LAST
     else:
         results["style"] = train_stage(
             out, "style", cfg, trains["style"], losses, dataset, progress=progress
@@ -148,14 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         "--style-from",
         type=Path,
         default=None,
-        help="no-codebook-no-hyperstyle: reuse this no-codebook folder's style stage",
+        help="no-codebook ablations: reuse this no-codebook folder's style stage",
     )
     p.add_argument("--pose", action="store_true", help="also repeat the pose stage")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
-    if args.style_from is not None and args.ablation != "no-codebook-no-hyperstyle":
-        raise InputError(f"--style-from is for no-codebook-no-hyperstyle, not {args.ablation}")
+    if args.style_from is not None and args.ablation == "no-hyperstyle":
+        raise InputError("--style-from is for the no-codebook ablations, not no-hyperstyle")
     torch.set_num_threads(args.threads)
     results = run_ablation(
         args.ablation, args.run, args.out, CorpusDataset(args.corpus, "train"), args.steps,
