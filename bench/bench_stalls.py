@@ -39,7 +39,7 @@ import numpy as np
 from bench.bench_session import load, pace_pushes, speech
 from stylecast.engine import render_worker
 from stylecast.engine.backends import load_backend
-from stylecast.engine.scheduler import Scheduler, use_rt_priority
+from stylecast.engine.scheduler import DEFAULT_RENDER_THREADS, Scheduler, use_rt_priority
 from stylecast.engine.session import Session, SessionConfig
 
 SAMPLE_S = 0.010  # the sampler's period
@@ -129,7 +129,13 @@ class Recorder:
 
 async def run(args: argparse.Namespace, rec: Recorder) -> dict:
     model = load_backend(args.motion)
-    scheduler = Scheduler(model, "realtime", budget=100.0, rt_priority=args.rt_priority)
+    scheduler = Scheduler(
+        model,
+        "realtime",
+        budget=100.0,
+        render_threads=args.render_threads,
+        rt_priority=args.rt_priority,
+    )
     use_rt_priority(args.rt_priority)  # the event loop (the consumers) too
     scheduler.prewarm(args.sessions)
     audio = speech(args.seconds + 10)
@@ -343,6 +349,7 @@ def main() -> None:
         action="store_true",
         help="render holding the GIL (no ctypes glFinish; the old behaviour)",
     )
+    ap.add_argument("--render-threads", type=int, default=DEFAULT_RENDER_THREADS)
     ap.add_argument("--rt-priority", type=int, help="SCHED_RR priority of the engine's threads")
     ap.add_argument("--sample", nargs=2, metavar=("PID", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()

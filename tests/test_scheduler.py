@@ -253,3 +253,43 @@ async def test_manual_and_offline_schedulers_leave_the_collector_alone():
     await session.start()
     assert gc.get_freeze_count() == 0
     await session.aclose()
+
+
+async def test_a_slow_render_never_blocks_the_tick_nor_the_other_sessions(monkeypatch):
+    draw = RenderWorker._draw
+
+    def slow_at_48(self, renderer, expr, pose):  # the 48 px session needs 80 ms a frame
+        if self.size == 48:
+            time.sleep(0.08)
+        return draw(self, renderer, expr, pose)
+
+    monkeypatch.setattr(RenderWorker, "_draw", slow_at_48)
+    scheduler = Scheduler(BaselineMotion(), "realtime", budget=100.0)
+    monkeypatch.setattr(scheduler, "_admit", lambda session: None)  # the slow one skips
+    slow = Session("default", "neutral", SessionConfig(size=48, seed=1), scheduler)
+    fast = Session("default", "neutral", SessionConfig(size=32), scheduler)
+    got: dict[str, list] = {"fast": [], "slow": []}
+
+    async def read(name: str, s: Session) -> None:
+        async for m in s:
+            got[name].append(m)
+            if len(got["fast"]) >= 60:
+                return
+
+    await slow.start()
+    reading = asyncio.create_task(read("slow", slow))  # read from the start, as a server does
+    await fast.start()
+    await asyncio.gather(reading, read("fast", fast))
+    await fast.aclose()
+    await slow.aclose()
+    ticks = [t for t in scheduler.trace if t.sessions == 2]
+    assert max(t.total_ms for t in ticks) < 40  # the worker never waited for the renders
+    assert sum(t.skipped for t in ticks) == 0  # ... so no tick was late
+    for frames in got.values():  # every frame, in order, with its audio
+        assert [m.index for m in frames] == list(range(len(frames)))
+    assert all(m.video is not None for m in got["fast"][-30:])  # the fast one is untouched
+    recent = got["slow"][-30:]
+    assert 0 < sum(m.video is not None for m in recent) < 20  # the slow one skips frames ...
+    assert slow.stats.skipped_video >= sum(m.video is None for m in got["slow"])  # counted
+    late = recent[-1].produced - got["fast"][-1].produced
+    assert late < 0.2  # and stays within a few frames of the clock

@@ -26,16 +26,20 @@ its own threads (LP_NUM_THREADS, default the cores) are what draws in parallel.
 from __future__ import annotations
 
 import ctypes
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import NamedTuple
 
 import numpy as np
 
 from stylecast.engine.avatar import Avatar
 from stylecast.engine.face import neutral_expr, rest_pose
+
+log = logging.getLogger(__name__)
 
 CALIBRATION_FRAMES = 5  # renders timed at start (their median is the admission estimate)
 
@@ -80,6 +84,13 @@ def _finish_before_read(renderer) -> None:
         renderer._fbo = _FinishFirst(fbo, finish)
 
 
+class _Live(NamedTuple):
+    """A live frame's job: who takes the result, and whether to draw it at all."""
+
+    deliver: Callable[[np.ndarray | None, float], None]
+    draw: bool
+
+
 class RenderWorker:
     """One session's renderer and the thread that owns it (module doc)."""
 
@@ -114,6 +125,20 @@ class RenderWorker:
         self._jobs.put((expr, pose, fut))
         return fut
 
+    def submit_frame(
+        self,
+        expr: np.ndarray,
+        pose: np.ndarray,
+        deliver: Callable[[np.ndarray | None, float], None],
+        draw: bool = True,
+    ) -> None:
+        """Queue a live frame and return at once: the render thread draws it (unless
+        `draw` is False) and calls `deliver(rgb or None, render ms)` on its own thread, in
+        submission order. A frame still waiting when the next one is queued is not drawn
+        (`deliver(None, 0.0)`): the thread is a frame behind, and drawing it would only
+        make every later frame later too (it catches up instead)."""
+        self._jobs.put((expr, pose, _Live(deliver, draw)))
+
     def close(self) -> None:
         """Free the renderer (on its thread) and end the thread; idempotent, never blocks."""
         if self._thread is not None:
@@ -137,6 +162,9 @@ class RenderWorker:
             self._ready.set_result(float(np.median(times)))
             while (job := self._jobs.get()) is not None:
                 expr, pose, fut = job
+                if isinstance(fut, _Live):
+                    self._live(renderer, expr, pose, fut)
+                    continue
                 try:
                     fut.set_result(self._draw(renderer, expr, pose))
                 except BaseException as e:
@@ -151,8 +179,17 @@ class RenderWorker:
                     job = self._jobs.get_nowait()
                 except queue.Empty:
                     break
-                if job is not None:
+                if job is not None and isinstance(job[2], Future):
                     job[2].cancel()
+
+    def _live(self, renderer, expr: np.ndarray, pose: np.ndarray, job: _Live) -> None:
+        rgb, ms = None, 0.0
+        if job.draw and self._jobs.empty():  # not drawn when the next frame is waiting
+            try:
+                rgb, ms = self._draw(renderer, expr, pose)
+            except Exception:
+                log.exception("rendering a live frame failed; it goes out without video")
+        job.deliver(rgb, ms)
 
     def _draw(self, renderer, expr: np.ndarray, pose: np.ndarray) -> tuple[np.ndarray, float]:
         with self._gate:

@@ -30,6 +30,7 @@ can be found after the fact (bench/bench_session.py prints the worst ticks).
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -162,10 +163,33 @@ class TickTrace(NamedTuple):
     late_ms: float  # how long after its deadline the tick started (0 outside real time)
     ingest_ms: float  # front end, all sessions (what was still waiting at the tick)
     model_ms: float  # the batched motion step
-    render_ms: float  # rendering all sessions' frames, wall time (threads overlap)
-    total_ms: float  # the whole tick
+    render_ms: float  # rendering all sessions' frames, wall time (threads overlap); in real
+    # time, from handing them to the render threads to the last one queued (filled in then)
+    total_ms: float  # the whole tick (in real time the worker's part: renders are pipelined)
     sessions: int  # sessions stepped
     skipped: bool  # rendered no video (overload)
+
+
+class _TickRenders:
+    """The pipelined renders of one real-time tick: how many are still out, the sum of
+    their render times, when the last came in (render threads report; the worker reads)."""
+
+    def __init__(self, tick: int, submitted: float, pending: int) -> None:
+        self.tick = tick
+        self.submitted = submitted  # perf_counter() when handed out
+        self.pending = pending
+        self.drawn = 0.0  # sum of render ms
+        self.skipped = False  # any frame went without video
+        self.finished: float | None = None if pending else submitted
+        self._lock = threading.Lock()
+
+    def done(self, ms: float, skipped: bool) -> None:
+        with self._lock:
+            self.drawn += ms
+            self.skipped = self.skipped or skipped
+            self.pending -= 1
+            if self.pending == 0:
+                self.finished = time.perf_counter()
 
 
 class _Costs:
@@ -232,6 +256,9 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._calls: deque[tuple[Callable[[], object], Future]] = deque()
         self._t0 = 0.0  # monotonic time of tick 0 (realtime)
+        # real time: ticks whose frames are still being drawn (oldest first; bounded, in
+        # case a render thread never answers)
+        self._in_flight: deque[_TickRenders] = deque(maxlen=COST_WINDOW)
 
     # ------------------------------------------------------------------ sessions
 
@@ -378,8 +405,10 @@ class Scheduler:
             self.ticks += 1
             self.costs.tick.append(total)
             if any(s.renders for s in sessions):
-                self._recent_skips.append(skip_video)
+                if self.mode != "realtime":  # real time: when its renders are in (_harvest)
+                    self._recent_skips.append(skip_video)
                 self.skipped_ticks += skip_video
+            self._harvest()
 
     def _tick(self, sessions: list[Session], skip_video: bool) -> tuple[float, float, float]:
         """One frame for these sessions -> (ingest, model, render) wall ms."""
@@ -404,6 +433,8 @@ class Scheduler:
         model_ms = c.model[-1]
         for s, st in zip(sessions, split_state(out.state, [1] * len(sessions)), strict=True):
             s._state = st
+        if self.mode == "realtime":
+            return ingest_ms, model_ms, self._submit_renders(sessions, out, skip_video)
         t_render = time.perf_counter()
         # every session's frame is drawn on its own render thread, up to render_threads at
         # once; this thread waits for them (releasing the GIL) and queues them in order
@@ -425,6 +456,50 @@ class Scheduler:
         if drawn > 0 and render_ms > 0:
             c.overlap.append(drawn / render_ms)
         return ingest_ms, model_ms, render_ms
+
+    def _submit_renders(self, sessions: list[Session], out, skip_video: bool) -> float:
+        """Real time: hand each session's frame to its render thread and return at once
+        (ms spent here). The render threads queue the frames when drawn, in order; the
+        next tick does not wait for them, so the front end and the model of frame t + 1
+        run while frame t is rasterized, and one slow render delays only its session."""
+        t0 = time.perf_counter()
+        renders = _TickRenders(self.ticks, t0, sum(s._worker is not None for s in sessions))
+        renders.skipped = skip_video
+        for i, s in enumerate(sessions):
+            media = s._advance(out.expr[i], out.pose[i])
+            if s._worker is None:  # motion-only
+                s._deliver(media, None, skipped=False)
+                continue
+            s._worker.submit_frame(
+                out.expr[i],
+                out.pose[i],
+                functools.partial(self._rendered, s, media, renders),
+                draw=not skip_video,
+            )
+        self._in_flight.append(renders)
+        return 1000.0 * (time.perf_counter() - t0)
+
+    def _rendered(
+        self, session: Session, media, renders: _TickRenders, rgb: np.ndarray | None, ms: float
+    ) -> None:
+        """A pipelined frame is drawn (or was not: skipped, counted); on its render thread."""
+        session._deliver(media, rgb, skipped=rgb is None)
+        if rgb is not None:
+            self.costs.render.setdefault(session.size, deque(maxlen=COST_WINDOW)).append(ms)
+        renders.done(ms, rgb is None)
+
+    def _harvest(self) -> None:
+        """Fold the pipelined renders of finished ticks into the trace and the costs (worker
+        thread, under the lock)."""
+        while self._in_flight and self._in_flight[0].finished is not None:
+            r = self._in_flight.popleft()
+            wall = 1000.0 * (r.finished - r.submitted)
+            if r.drawn > 0 and wall > 0:
+                self.costs.overlap.append(r.drawn / wall)
+            self._recent_skips.append(r.skipped)
+            k = len(self.trace) - (self.ticks - r.tick)
+            if 0 <= k < len(self.trace) and self.trace[k].tick == r.tick:
+                self.trace[k] = self.trace[k]._replace(render_ms=wall)
 
     def _run_calls(self) -> None:
         while self._calls:

@@ -389,23 +389,35 @@ class Session:
     ) -> None:
         """Queue frame t with its rendered image (None: motion-only, or `skipped` because
         the tick was too late to render; counted) (worker thread)."""
+        self._deliver(self._advance(expr, pose), rgb, skipped)
+
+    def _advance(self, expr: np.ndarray, pose: np.ndarray) -> MediaFrame:
+        """Frame t without its video: its audio, motion and events (worker thread: the
+        playout is the worker's). The frame is queued by `_deliver`."""
         t = self._frame
         pcm, events = self._playout.play()
-        video = VideoFrame(t, rgb) if rgb is not None else None
-        if skipped:
-            self.stats.skipped_video += 1
         media = MediaFrame(
             t,
-            video,
+            None,
             AudioFrame(t * SAMPLES_PER_FRAME, pcm),
             MotionFrame(t, expr.copy(), pose.copy()),
             tuple(events),
-            time.perf_counter(),
+            0.0,
         )
         self._frame = t + 1
         self.stats.frames = t + 1
         self.stats.underruns = self._playout.underruns
+        return media
+
+    def _deliver(self, media: MediaFrame, rgb: np.ndarray | None, skipped: bool) -> None:
+        """Queue a frame made by `_advance` with its image (None: motion-only, or skipped,
+        counted) for the consumer (the worker, or this session's render thread when its
+        renders are pipelined: frames arrive in order either way)."""
+        video = VideoFrame(media.index, rgb) if rgb is not None else None
+        media = media._replace(video=video, produced=time.perf_counter())
         with self._out_lock:
+            if skipped:
+                self.stats.skipped_video += 1
             self._out.append(media)
             self._enforce_bounds()
         if self._loop is not None and self._ready is not None:

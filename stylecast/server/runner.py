@@ -3,6 +3,9 @@ background thread, for embedding it in a program, the tests and the benchmark.
 
     with ServerThread(ServerConfig(port=0)) as server:     # port 0: a free port
         print(server.url)                                   # http://127.0.0.1:PORT
+
+With STYLECAST_RT_PRIORITY set, the server's event loop (which hands the frames out) runs
+at that SCHED_RR priority like the engine's threads (docs/engine.md, "Stalls").
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 import uvicorn
 
 from stylecast.engine.errors import BackendError
+from stylecast.engine.scheduler import rt_priority_from_env, use_rt_priority
 from stylecast.server.config import ServerConfig
 
 START_TIMEOUT_S = 30.0
@@ -51,7 +55,8 @@ class ServerThread:
         self.config = config
         options = uvicorn_options(config) | {"log_level": log_level}
         self.server = uvicorn.Server(uvicorn.Config(create_app(config), **options))
-        self.thread = threading.Thread(target=self.server.run, name="stylecast-server", daemon=True)
+        self.rt_priority = rt_priority_from_env()  # InputError here for a bad value
+        self.thread = threading.Thread(target=self._serve, name="stylecast-server", daemon=True)
 
     @property
     def url(self) -> str:
@@ -60,6 +65,10 @@ class ServerThread:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.config.host}:{self.config.port}/v1/stream"
+
+    def _serve(self) -> None:
+        use_rt_priority(self.rt_priority)
+        self.server.run()
 
     def start(self) -> ServerThread:
         self.thread.start()
