@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.bench_session import load, pace_pushes, speech
+from bench.report import write_section
 from stylecast.engine import render_worker
 from stylecast.engine.backends import load_backend
 from stylecast.engine.scheduler import DEFAULT_RENDER_THREADS, Scheduler, use_rt_priority
@@ -44,6 +45,7 @@ from stylecast.engine.session import Session, SessionConfig
 
 SAMPLE_S = 0.010  # the sampler's period
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+MAX_DOC_LINES = 70  # of the report, in docs/benchmarks.md
 
 
 # ---------------------------------------------------------------------- sampler process
@@ -351,6 +353,7 @@ def main() -> None:
     )
     ap.add_argument("--render-threads", type=int, default=DEFAULT_RENDER_THREADS)
     ap.add_argument("--rt-priority", type=int, help="SCHED_RR priority of the engine's threads")
+    ap.add_argument("--write", metavar="LABEL", help="write section stalls-LABEL of the docs")
     ap.add_argument("--sample", nargs=2, metavar=("PID", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.sample:
@@ -375,8 +378,28 @@ def main() -> None:
         sampler.wait()
     samples = json.loads(out.read_text())
     out.unlink()
-    print(f"load before: {up0}\nload after: {load()}")
-    print("\n".join(report(args, result, rec, samples)))
+    up1 = load()
+    lines = report(args, result, rec, samples)
+    print(f"load before: {up0}\nload after: {up1}")
+    print("\n".join(lines))
+    if args.write:
+        setup = (
+            f"SCHED_RR priority {args.rt_priority}"
+            if args.rt_priority
+            else "the ordinary scheduler (the process's nice value)"
+        )
+        if args.gil_render:
+            setup += ", renders holding the GIL (no ctypes glFinish)"
+        body = (
+            f"Load: before `{up0}`; after `{up1}`. Engine threads: {setup}; render threads "
+            f"{args.render_threads}; LP_NUM_THREADS {os.environ.get('LP_NUM_THREADS', 'unset')}."
+            "\n\n```\n"
+            + "\n".join(lines[:MAX_DOC_LINES])
+            + "\n```"
+            + ("\n\n(more episodes: the script's output)" if len(lines) > MAX_DOC_LINES else "")
+        )
+        title = f"Stalls, {args.sessions} x {args.size} px, {args.motion} ({args.write})"
+        write_section(f"stalls-{args.write}", title, body)
 
 
 if __name__ == "__main__":

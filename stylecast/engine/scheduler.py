@@ -7,7 +7,8 @@ Each tick (1/30 s on the wall clock in real-time mode):
    code; the motion model runs ONCE on the batch of all sessions,
 3. each session's frame is rendered (unless motion-only) on that session's render thread
    (engine/render_worker.py; at most `render_threads` draw at once) and queued with its
-   audio.
+   audio. In real time the worker does not wait: the render thread queues the frame when
+   it is drawn (pipelined; a render thread that falls behind skips its own frames).
 
 Steps 1-2 run on one worker thread, never on the event loop. Overload: a real-time tick
 that starts more than a frame after its deadline renders no video (its frames are already
