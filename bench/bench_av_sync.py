@@ -501,15 +501,28 @@ def table(results: list[Judged]) -> str:
     return head + "\n".join(rows)
 
 
+def sheet_bilabials(phones: tuple[Phone, ...]) -> list[Phone]:
+    """The SHEET_BILABIALS longest p/b/m between two vowels (where the lips must close and
+    open again within the word, unlike one before a pause), in time order."""
+    from stylecast.training.tts import CMU_VOWELS
+
+    inner = [
+        b
+        for a, b, c in zip(phones, phones[1:], phones[2:], strict=False)
+        if b.phone in ("P", "B", "M") and a.phone in CMU_VOWELS and c.phone in CMU_VOWELS
+    ]
+    return sorted(
+        sorted(inner, key=lambda p: p.start - p.end)[:SHEET_BILABIALS], key=lambda p: p.start
+    )
+
+
 def contact_sheet(results: list[Judged], clip: Clip, closed_below: float, path: Path) -> None:
     """Mouth crops at frames c-2..c+6 around SHEET_BILABIALS of `clip`'s p/b/m, one row per
     system and path; a tile inside the +-1-frame window has a green border when the lips are
     closed there, red when open."""
     import cv2
 
-    bilabials = [p for p in clip.phones if p.phone in ("P", "B", "M")]
-    longest = sorted(bilabials, key=lambda p: p.start - p.end)[:SHEET_BILABIALS]
-    picks = sorted(longest, key=lambda p: p.start)  # the clearest closures, in time order
+    picks = sheet_bilabials(clip.phones)
     rows = []
     for j in (j for j in results if j.clip is clip and j.system in BACKENDS):
         movie = read_movie(j.file)
@@ -637,8 +650,9 @@ unacceptable past 90 ms; sound behind it (lips early) from 125 / 185 ms.
 {text}
 
 Contact sheet (`{args.sheet}`): mouth crops from 2 frames before to 6 after the middle of
-the {SHEET_BILABIALS} longest bilabials of "{ESPEAK_SENTENCES[0][0]}" (tiles labelled with
-the phone, the frame offset and the pixel lip gap), one row per backend and path; a
+the {SHEET_BILABIALS} longest bilabials between two vowels of "{ESPEAK_SENTENCES[0][0]}"
+(tiles labelled with the phone, the frame offset and the pixel lip gap), one row per
+backend and path; a
 bordered tile is inside the bilabial's +-1-frame window: green where the lips are closed,
 red where they are open.
 """
