@@ -25,11 +25,11 @@ def burst(seconds: float = 0.6, silence: float = 0.2) -> np.ndarray:
     return np.round(x * 32767).astype(np.int16)
 
 
-def play(front, pcm, arrival_s, exact_start, chunk=None, ticks=60):
+def play(front, pcm, arrival_s, exact_start, chunk=None, ticks=60, lookahead=0):
     """Push pcm (in chunks) at arrival_s, end the segment, run `ticks` frames:
     (output audio, fed loudness per frame, events)."""
     front.reset()
-    playout = Playout(0, 10.0, front, exact_start=exact_start)
+    playout = Playout(lookahead, 10.0, front, exact_start=exact_start)
     chunk = chunk or len(pcm)
     for a in range(0, len(pcm), chunk):
         playout.push(pcm[a : a + chunk].astype(np.float32) / 32768.0, RATE, arrival_s)
@@ -37,7 +37,7 @@ def play(front, pcm, arrival_s, exact_start, chunk=None, ticks=60):
     out, loud, events = [], [], []
     for t in range(ticks):
         row = playout.next_input()
-        loud.append(-100.0 if row is None else float(row.prosody[0]))
+        loud.append(np.nan if row is None else float(row.prosody[0]))  # nan: silence fed
         pcm_t, ev = playout.play()
         out.append(pcm_t)
         events += [(t, e) for e in ev]
@@ -77,6 +77,21 @@ def test_features_follow_the_audio_between_frames(front):
         heard = int(np.argmax(np.abs(frames).mean(axis=1) > 3000))  # mostly loud
         fed = int(np.argmax(loud > -20.0))
         assert abs(heard - fed) <= 1, (arrival, heard, fed)
+
+
+@pytest.mark.parametrize("lookahead", [0, 3, 5])
+def test_a_lookahead_model_shows_a_frame_when_its_audio_plays(front, lookahead):
+    """A model with look-ahead L shows at tick t the motion of the input fed at tick t - L;
+    that input's audio must play at tick t, not at the tick it was fed (it used to: the
+    sound led the lips by L frames)."""
+    out, loud, events, _ = play(front, burst(), 0.0, exact_start=False, lookahead=lookahead)
+    frames = out[: 60 * SAMPLES_PER_FRAME].reshape(60, -1).astype(np.float32)
+    heard = int(np.argmax(np.abs(frames).mean(axis=1) > 3000))
+    shown = int(np.argmax(loud > -20.0)) + lookahead  # the tick the model outputs it
+    assert abs(heard - shown) <= 1, (lookahead, heard, shown)  # as in the test above
+    ((start, _),) = [(t, e) for t, e in events if e.kind == SEGMENT_STARTED]
+    fed_first = int(np.argmax(~np.isnan(loud)))  # the tick feeding the segment's frame 0
+    assert start == fed_first + lookahead
 
 
 def test_exact_start_does_not_depend_on_chunk_sizes(front):

@@ -130,7 +130,9 @@ class Playout:
         self._segments: deque[Segment] = deque()  # not fully played
         self._open: Segment | None = None  # receiving audio (not ended)
         self._feeding: deque[Segment] = deque()  # not fully fed to the model
-        self._fed_map: deque[tuple[Segment, int] | None] = deque()  # frames fed, not played
+        # frames fed, not played: a model with look-ahead L shows at tick t the input fed at
+        # t - L, so the first L ticks play silence (and input frame t plays at tick t)
+        self._fed_map: deque[tuple[Segment, int] | None] = deque([None] * model_lookahead)
         self._next_id = 0
         self.next_fed = model_lookahead  # the next input frame the model reads
         self.underruns = 0  # frames of silence inserted because features were late
