@@ -172,3 +172,8 @@ def test_rows_merge_only_under_the_same_protocol(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ev.InputError, match=r"not a results\.json"):
         ev.merge_rows(now, tmp_path / "bad.json")
+    again = {"protocol": dict(proto), "rows": {"SAAS, retrained": {"m_lvd_mm": 3.0}}}
+    added = ev.merge_rows(again, path, {"SAAS, retrained": "SAAS v1", "absent": "x"})
+    assert added == ["ground truth (reference)", "SAAS v1"]  # the earlier row, renamed
+    assert again["rows"]["SAAS v1"]["m_lvd_mm"] == 3.5
+    assert again["rows"]["SAAS, retrained"]["m_lvd_mm"] == 3.0

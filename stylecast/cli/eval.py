@@ -89,6 +89,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also show the system rows of an earlier run's results.json, made with the same "
         "corpus, split, subsample, seed, samples, sync judge and rig (checked); repeatable",
     )
+    p.add_argument(
+        "--rename",
+        action="append",
+        metavar="OLD=NEW",
+        help="show the --merge files' row OLD as NEW (e.g. an earlier 'StyleTalk' beside a "
+        "new one); repeatable",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-knockouts", action="store_true", help="skip the SAAS knock-out rows")
     p.add_argument("--out", required=True, type=Path, help="folder for results.json + figure")
@@ -139,7 +146,7 @@ def _eval(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             raise InputError(f"--table-from {args.table_from}: not a results.json ({e})") from e
         for path in args.merge or []:
-            ev.merge_rows(results, path)
+            ev.merge_rows(results, path, _renames(args.rename))
         return _report(ev, results, args)
     if args.limit is not None and args.limit < 2:
         raise InputError(f"--limit must be >= 2, got {args.limit}")
@@ -173,7 +180,7 @@ def _eval(args: argparse.Namespace) -> int:
     results["split"] = args.split
     results["every"] = args.every
     for path in args.merge or []:
-        ev.merge_rows(results, path)
+        ev.merge_rows(results, path, _renames(args.rename))
     learned = [s for s in systems if isinstance(s, (ev.StyleTalkSystem, ev.SAASSystem))]
     if learned:
         study = ev.interpolation_study(utts, learned[:2] if len(learned) > 1 else learned)
@@ -181,6 +188,17 @@ def _eval(args: argparse.Namespace) -> int:
         ev.plot_interpolation(study, args.out / "style-interpolation.png")
     results["wall_seconds"] = time.perf_counter() - started
     return _report(ev, results, args)
+
+
+def _renames(items: list[str] | None) -> dict[str, str]:
+    """["OLD=NEW", ...] -> {OLD: NEW}."""
+    out = {}
+    for item in items or []:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise InputError(f"--rename takes OLD=NEW, got {item!r}")
+        out[old.strip()] = new.strip()
+    return out
 
 
 def _report(ev, results: dict, args: argparse.Namespace) -> int:

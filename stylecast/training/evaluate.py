@@ -766,16 +766,19 @@ def load_systems(
     return systems
 
 
-def merge_rows(results: dict, path: str | Path) -> list[str]:
+def merge_rows(results: dict, path: str | Path, renames: dict[str, str] | None = None) -> list[str]:
     """Append to results["rows"] the rows of an earlier results.json that this one does not
     have, after checking both were made under the same protocol (results["protocol"]);
     returns the names added. The reference rows (ground truth, baseline, mean face) are
-    the same system on the same utterances, so this run's are kept."""
+    the same system on the same utterances, so this run's are kept. renames: {row name in
+    the earlier file: the name to show} (an earlier "StyleTalk" next to a new one)."""
     path = Path(path)
     try:
         other = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise InputError(f"--merge {path}: not a results.json ({e})") from e
+    renames = {k: v for k, v in (renames or {}).items() if k in other.get("rows", {})}
+    other["rows"] = {renames.get(k, k): v for k, v in other.get("rows", {}).items()}
     mine, theirs = results.get("protocol"), other.get("protocol")
     if mine is None or theirs != mine:
         diff = sorted(k for k in set(mine or {}) | set(theirs or {})
