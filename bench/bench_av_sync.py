@@ -518,13 +518,14 @@ def sheet_bilabials(phones: tuple[Phone, ...]) -> list[Phone]:
 
 def contact_sheet(results: list[Judged], clip: Clip, closed_below: float, path: Path) -> None:
     """Mouth crops at frames c-2..c+6 around SHEET_BILABIALS of `clip`'s p/b/m, one row per
-    system and path; a tile inside the +-1-frame window has a green border when the lips are
-    closed there, red when open."""
+    backend (the offline render; the server's rows look the same and would double the file);
+    a tile inside the +-1-frame window has a green border when the lips are closed there,
+    red when open."""
     import cv2
 
     picks = sheet_bilabials(clip.phones)
     rows = []
-    for j in (j for j in results if j.clip is clip and j.system in BACKENDS):
+    for j in (j for j in results if j.clip is clip and j.system in BACKENDS and j.path == "render"):
         movie = read_movie(j.file)
         start = locate(aligned_audio(movie), clip.speech) / RATE
         tiles = []
@@ -558,7 +559,7 @@ def contact_sheet(results: list[Judged], clip: Clip, closed_below: float, path: 
         rows.append(np.concatenate([name, strip], 1))
     sheet = np.concatenate(rows, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 def revision_of(root: Path) -> str:
@@ -652,9 +653,8 @@ unacceptable past 90 ms; sound behind it (lips early) from 125 / 185 ms.
 Contact sheet (`{args.sheet}`): mouth crops from 2 frames before to 6 after the middle of
 the {SHEET_BILABIALS} longest bilabials between two vowels of "{ESPEAK_SENTENCES[0][0]}"
 (tiles labelled with the phone, the frame offset and the pixel lip gap), one row per
-backend and path; a
-bordered tile is inside the bilabial's +-1-frame window: green where the lips are closed,
-red where they are open.
+backend (offline render); a bordered tile is inside the bilabial's +-1-frame window: green
+where the lips are closed, red where they are open.
 """
     write_section("av-sync", "Lip sync as watched: A/V sync measured on the rendered files", body)
 
