@@ -35,13 +35,20 @@ def luma(img: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("which", "teeth", "down"), [(0, UPPER_TEETH, 1), (1, LOWER_TEETH, -1)])
-def test_each_arch_is_a_gum_then_separate_teeth(mouth, which, teeth, down):
+def test_each_arch_is_a_gum_a_backing_then_separate_teeth(mouth, which, teeth, down):
     part = mouth[which]
-    gum, *each = pieces(part)
+    gum, backing, *each = pieces(part)
     assert len(each) == 2 * len(teeth)  # one piece per tooth: the gaps between are real
     colour = part.attrib[:, :3]
     # The gum is drawn first (under the teeth) and is red; the teeth are near white.
     assert (colour[gum, 0] > 1.5 * colour[gum, 1]).all()
+    # The backing (what the gaps show) is a shadowed enamel, neither red nor as bright as
+    # the teeth, and reaches from the gum nearly down to the cutting edges.
+    assert (colour[backing, 0] < 1.3 * colour[backing, 1]).all()
+    assert colour[backing].mean() < 0.85 * np.concatenate([colour[t] for t in each]).max(0).mean()
+    y = part.vertices[:, 1] * down  # increasing towards the cutting edges
+    teeth_y = np.concatenate([y[t] for t in each])
+    assert y[backing].min() < y[gum].max() and y[backing].max() > np.percentile(teeth_y, 90)
     for tooth in each:
         assert colour[tooth].mean(1).max() > 0.35
         assert (colour[tooth, 0] - colour[tooth, 2]).max() < 0.25  # not red: enamel

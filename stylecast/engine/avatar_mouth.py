@@ -5,8 +5,9 @@ one unit is about 63 mm), coloured per vertex and scaled by the portrait's brigh
 
 Each tooth is its own small grid shaped like a tooth seen from the front: incisors with a
 flat, slightly rounded cutting edge, pointed canines, a rounded neck at the gum; the gaps
-between neighbours are real (the dark cavity shows through), and the gum behind comes
-down between the necks. Shading is baked into the vertex colours: each tooth is lit in its
+between neighbours are real, the gum behind comes down between the necks, and a shadowed
+backing behind the teeth shows through the gaps (the dark cavity only at the cutting
+edges' corners). Shading is baked into the vertex colours: each tooth is lit in its
 middle and darker at its sides (it is convex), darker towards the gum under the lip's
 shadow, greyer and translucent along the cutting edge, and the arch darkens towards the
 back. The tongue is a dome with a rounded tip and a median groove.
@@ -23,6 +24,11 @@ TOOTH_COLOR = np.array([0.93, 0.9, 0.83])  # enamel, well lit
 EDGE_COLOR = np.array([0.66, 0.69, 0.74])  # the translucent cutting edge
 NECK_COLOR = np.array([0.86, 0.78, 0.64])  # dentine showing at the neck, by the gum
 GUM_COLOR = np.array([0.72, 0.36, 0.38])
+# Behind the teeth, from the gum down to near the cutting edges: what the gaps between
+# neighbours show (a shadowed, warm version of the enamel). Over the dark cavity a gap
+# under a pixel wide came out as scattered black pixels between the teeth.
+BACKING_COLOR = np.array([0.66, 0.6, 0.53])
+BACKING_REACH = 0.92  # how far down the teeth it reaches, from the gum to the cutting edge
 TONGUE_COLOR = np.array([0.8, 0.42, 0.44])
 CAVITY_COLOR = np.array([[0.24, 0.075, 0.075], [0.04, 0.015, 0.015]])  # at the lips, back
 
@@ -94,6 +100,16 @@ def _arch(
     ts = []
     for i in range(n - 1):
         ts += [(i, i + 1, n + i + 1), (i, n + i + 1, n + i)]
+    add(vs, cs, ts)
+
+    # The backing, between the gum and the teeth: a band from a little above the gum's
+    # edge (so no seam shows between them) down to near the cutting edges.
+    b_top = np.array(gum_y) + arch.dy(gum_u) - down * 0.03
+    tall = np.interp(gum_u, 0.5 * (knots[:-1] + knots[1:]), height[order])
+    b_bottom = edge_y + arch.dy(gum_u) - down * tall * (1 - BACKING_REACH)
+    vs = [(x, y, z) for x, y, z in zip(arch.x(gum_u), b_top, arch.z(gum_u) + 0.01, strict=True)]
+    vs += [(x, y, z) for x, y, z in zip(arch.x(gum_u), b_bottom, arch.z(gum_u) + 0.01, strict=True)]
+    cs = [BACKING_COLOR * s for s in shade] * 2
     add(vs, cs, ts)
 
     # The teeth, from one end of the arch to the other.
