@@ -44,6 +44,19 @@ void main() {
     v_lid = in_lid;  // how much of it shows here
 }
 """
+STRETCH_VERTEX = """
+#version 330
+in vec3 in_pos;
+in vec4 in_attr;
+in float in_lid;
+out vec2 v_uv;
+out float v_lid;
+void main() {
+    gl_Position = vec4(in_pos, 1.0);
+    v_uv = in_attr.xy;  // the skin's own place, in a copy blurred across
+    v_lid = in_lid;  // how stretched it is here
+}
+"""
 LID = """
 #version 330
 uniform sampler2D lid_skin;
@@ -69,15 +82,52 @@ COLOURED = """
 in vec4 v_attr;
 out vec4 f_color;
 void main() {
+    f_color = vec4(v_attr.rgb, 1.0);
+}
+"""
+
+# The mouth interior (teeth, gums, tongue): vertex colours, shaded by how far the lips are
+# open, and antialiased along each piece's outline without multisampling: in_edge holds
+# barycentric coordinates that fall to 0 on the outline (render_mesh.outlined), so their
+# least value over its screen-space gradient is the distance to the outline in pixels.
+INTERIOR_VERTEX = """
+#version 330
+in vec3 in_pos;
+in vec4 in_attr;
+in vec3 in_edge;
+in vec3 in_flat;
+out vec4 v_attr;
+out vec3 v_edge;
+out vec3 v_flat;
+void main() {
+    gl_Position = vec4(in_pos, 1.0);
+    v_attr = in_attr;
+    v_edge = in_edge;
+    v_flat = in_flat;
+}
+"""
+INTERIOR = """
+#version 330
+uniform float lit;  // the lips' shadow: 1 wide open, darker barely open
+uniform float detail;  // how much of the shading shows (less barely open)
+uniform float edge_bias;  // coverage of a pixel centred on the outline
+in vec4 v_attr;
+in vec3 v_edge;
+in vec3 v_flat;  // what the shading flattens towards: the part's typical colour
+out vec4 f_color;
+void main() {
     vec3 c = v_attr.rgb;
-    if (v_attr.w >= 0.0) {  // teeth: darker gaps between neighbours
-        // w >= 1000: lower teeth, whose gaps are fainter (mostly hidden by the upper ones)
+    if (v_attr.w >= 0.0) {  // bundles before 2026-11-21: gaps drawn on one strip of teeth
         float depth = v_attr.w >= 1000.0 ? 0.9 : 0.72;
         float f = fract(v_attr.w);
         float g = smoothstep(0.0, 0.1, f) * smoothstep(1.0, 0.9, f);
         c *= mix(depth, 1.0, g);
     }
-    f_color = vec4(c, 1.0);
+    c = mix(v_flat, c, detail) * lit;
+    vec3 grad = sqrt(dFdx(v_edge) * dFdx(v_edge) + dFdy(v_edge) * dFdy(v_edge));
+    vec3 px = v_edge / max(grad, vec3(1e-6));
+    float d = min(px.x, min(px.y, px.z));
+    f_color = vec4(c, clamp(d + edge_bias, 0.0, 1.0));
 }
 """
 

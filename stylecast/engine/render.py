@@ -27,11 +27,11 @@ import cv2
 import numpy as np
 
 from stylecast.engine import gl
-from stylecast.engine.avatar import Avatar
+from stylecast.engine.avatar import Avatar, MeshPart
 from stylecast.engine.errors import InputError
 from stylecast.engine.face import INDEX, N_EXPR, N_POSE, rotation_matrix
 from stylecast.engine.gl import create_context, texture
-from stylecast.engine.render_mesh import Loops, outline_relief
+from stylecast.engine.render_mesh import Loops, outline_relief, outlined, triangle_stretch
 
 DEPTH_RANGE = 6.0  # canonical depth units mapped onto the depth buffer's [-1, 1]
 # tongueOut = 1 moves a tongue vertex by
@@ -62,10 +62,26 @@ LID_SKIN_BLUR = 0.035  # its blur (Gaussian sigma), inter-ocular units
 LID_SKIN_SHADE = 0.93  # and its brightness: the skin above is lit, a closed lid less so
 LID_RING_SHARE = 0.5  # how much of it the ring above the lid shows (the fade upwards)
 LID_MIN = 0.01  # below this much lid skin (eyes open) the lid pass is skipped
+# mouthClose with jawOpen holds the lips shut while the jaw drops: the skin from the lower
+# lip to the chin is stretched up to 3.5x downwards, and its pores and freckles became
+# vertical streaks. Where it is stretched, a copy of the portrait blurred across only (the
+# lips' edges and the folds, which run across, stay sharp) fades in with the stretch.
+STRETCH_BLUR = 0.03  # sigma of the across blur, inter-ocular units
+STRETCH_FROM, STRETCH_FULL = 1.15, 1.9  # stretch where the blurred copy starts / is full
+STRETCH_MIN = 0.03  # below this much min(jawOpen, mouthClose) the pass is skipped
 # The face's holes (the lips' and the lids' edges) are antialiased by a fringe: a strip
 # this many output pixels wide just inside each hole, fading from the edge's colour to
 # transparent, sampled this many portrait pixels back from the edge (on the lip or lid).
 FRINGE_PX, FRINGE_SAMPLE_PX = 1.2, 1.5
+# The mouth interior is antialiased along each piece's outline in its fragment shader
+# (gl.INTERIOR): coverage = distance to the outline in pixels + this, clamped to [0, 1].
+EDGE_BIAS = 0.5
+MOUTH_PARTS = ("teeth_upper", "teeth_lower", "tongue", "tongue_tip")  # drawn that way
+# Barely open, the lips shade the interior and a sliver of busy tooth shading would
+# flicker: below this mean lip opening (inter-ocular units; jaw 0.3 opens ~0.12) the
+# interior is darkened down to INTERIOR_SHADOW and its shading flattened down to
+# INTERIOR_DETAIL of itself, towards each part's mean colour.
+INTERIOR_OPEN, INTERIOR_SHADOW, INTERIOR_DETAIL = 0.12, 0.8, 0.15
 FRINGE_OPEN = 0.03  # the fringe narrows to nothing as a hole closes below this much of its
 # area in the portrait (closed lips and lids have no inside to fade into)
 
@@ -104,7 +120,15 @@ class Renderer:
         # The frame: [478 rig points | R ring vertices | E extra lid vertices].
         n_face, n_ring, n_lid = 478, len(a.ring_vertices), len(a.lids.neutral)
         n_frame = n_face + n_ring + n_lid
-        parts = [*a.eyes, a.teeth_upper, a.teeth_lower, a.tongue]
+        # The mouth interior unshared, its outlines marked for antialiasing (render_mesh).
+        mouth, edges = [], []
+        for p in (a.teeth_upper, a.teeth_lower, a.tongue):
+            corners, edge = outlined(p.triangles)
+            flat = np.arange(len(corners), dtype=np.int32).reshape(-1, 3)
+            mouth.append(MeshPart(p.vertices[corners], flat, p.attrib[corners]))
+            edges.append(edge)
+        self._teeth_upper, self._teeth_lower, self._tongue = mouth
+        parts = [*a.eyes, *mouth]
         offsets, o = [], n_frame
         for p in parts:
             offsets.append(o)
@@ -114,9 +138,18 @@ class Renderer:
         self._n_vertices = o + 2 * k + 1
         self._pos = np.zeros((self._n_vertices, 3), np.float32)
         rest = a.rest
-        self._still_transform = (  # canonical -> image pixels at the rest pose
-            (rest.scale * rest.rotation).astype(np.float32),
-            rest.translation.astype(np.float32),
+        # Image pixels -> clip space, x' = clip_m * x + clip_c (y down in the image = row 0
+        # first in the read-back; depth over DEPTH_RANGE canonical units).
+        scale = 2.0 * self._px / self.size
+        depth = 1.0 / (rest.scale * DEPTH_RANGE)
+        self._to_clip = (
+            np.array([scale, scale, depth]),
+            np.array([-1.0, -1.0, -rest.translation[2] * depth]),
+        )
+        clip_m, clip_c = self._to_clip
+        self._still_transform = (  # canonical -> clip space at the rest pose
+            (clip_m[:, None] * rest.scale * rest.rotation).astype(np.float32),
+            (clip_m * rest.translation + clip_c).astype(np.float32),
         )
         self._weight = np.concatenate(
             [np.ones(n_face, np.float32), a.ring_weight, np.ones(n_lid, np.float32)]
@@ -137,6 +170,12 @@ class Renderer:
         attr[n_face + n_ring : n_frame, :2] = a.lids.uv
         for p, off in zip(parts, offsets, strict=True):
             attr[off : off + len(p.vertices)] = p.attrib
+        # Per vertex of the interior: its outline coordinates, and the colour it flattens
+        # towards when the lips are barely open (its part's typical colour).
+        self._edge = np.ones((self._n_vertices, 6), np.float32)
+        self._edge[offsets[2] : o, :3] = np.concatenate(edges)
+        for p, off in zip(mouth, offsets[2:], strict=True):
+            self._edge[off : off + len(p.vertices), 3:] = np.median(p.attrib[:, :3], axis=0)
         rim, back = a.cavity_color
         attr[o : o + k, :3] = rim
         attr[o + k : o + 2 * k, :3] = 0.5 * (rim + back)
@@ -155,13 +194,14 @@ class Renderer:
         )
         # The relief is for motion only: at the rest pose every point is drawn where the
         # portrait has it (the rest rotation would otherwise carry the lowered depth into
-        # x, y: up to 10 px on this avatar's jaw). This is what the relief moves in x, y
+        # x, y: up to 7 px on the default avatar). This is what the relief moves in x, y
         # there, taken off again each frame.
         self._dz_rest = np.zeros((n_frame, 3), np.float32)
         self._dz_rest[:, :2] = self._dz[:, None] * self._still_transform[0][:2, 2]
         self._gaze = [a.eyes[0].attrib[:, 2:3], a.eyes[1].attrib[:, 2:3]]
         self._build_fringe()
-        tz = a.tongue.vertices[:, 2]
+        tongue = self._tongue
+        tz = tongue.vertices[:, 2]
         w = ((tz.max() - tz) / max(tz.max() - tz.min(), 1e-6))[:, None]  # 1 at the tip
         self._tongue_out = np.concatenate(
             [
@@ -185,11 +225,11 @@ class Renderer:
             "cavity": np.array(cav, np.int32) + o,
             "eye_right": a.eyes[0].triangles + offsets[0],
             "eye_left": a.eyes[1].triangles + offsets[1],
-            "teeth_upper": a.teeth_upper.triangles + offsets[2],
-            "teeth_lower": a.teeth_lower.triangles + offsets[3],
-            "tongue": a.tongue.triangles + offsets[4],
+            "teeth_upper": self._teeth_upper.triangles + offsets[2],
+            "teeth_lower": self._teeth_lower.triangles + offsets[3],
+            "tongue": tongue.triangles + offsets[4],
             # The tongue's front half, drawn over the lips when it is out.
-            "tongue_tip": a.tongue.triangles[(w[a.tongue.triangles, 0] > 0.45).all(1)] + offsets[4],
+            "tongue_tip": tongue.triangles[(w[tongue.triangles, 0] > 0.45).all(1)] + offsets[4],
         }
 
     def _build_fringe(self) -> None:
@@ -206,6 +246,10 @@ class Renderer:
         uv -= self._loops.inward(uv) * (FRINGE_SAMPLE_PX / a.size)
         self._fringe[:n, 3:5] = self._fringe[n:, 3:5] = uv
         self._fringe[:n, 5] = 1.0  # opaque on the edge, clear inside
+        # The lips' area (uv units) -> their mean opening (inter-ocular units): over their
+        # width in the portrait, in output pixels per inter-ocular distance.
+        lips_px = np.ptp(a.landmarks[self._inner, 0]) * self._px
+        self._area_to_opening = self.size**2 / (lips_px * a.rest.scale * self._px)
         i = np.arange(n)
         j = self._loops.next
         self._fringe_tris = np.concatenate(
@@ -213,7 +257,9 @@ class Renderer:
         ).astype(np.int32)
 
     def _fringe_vertices(self, pos: np.ndarray) -> np.ndarray:
-        """(2N, 7) fringe vertices for this frame's clip-space positions `pos`."""
+        """(2N, 7) fringe vertices for this frame's clip-space positions `pos`. On the way
+        it notes each hole's (lips, right eye, left eye) area (uv units), and the lips'
+        box in pixels (x, y, width, height), 2 px wider each side, for this frame's draw."""
         f, n = self._fringe, len(self._loops.points)
         edge = pos[self._loops.points]  # (N, 3)
         f[:n, :3] = edge
@@ -221,6 +267,13 @@ class Renderer:
         # Narrower as a hole closes, none when closed (its sides meet or cross: no inside).
         loops = self._loops
         area = loops.area(edge[:, :2]) * loops.sign[loops.starts] / 4.0  # uv units
+        self._hole_area = area
+        lips = edge[: loops.starts[1], :2]
+        lo = np.floor((lips.min(0) + 1.0) * (0.5 * self.size)) - 2.0
+        hi = np.ceil((lips.max(0) + 1.0) * (0.5 * self.size)) + 2.0
+        x0, y0 = np.maximum(lo, 0.0).astype(int).tolist()
+        x1, y1 = np.minimum(hi, self.size).astype(int).tolist()
+        self._mouth_box = (x0, y0, max(x1 - x0, 0), max(y1 - y0, 0))
         opened = np.clip(area / (FRINGE_OPEN * loops.open_area), 0.0, 1.0)[loops.loop]
         width = (FRINGE_PX * 2.0 / self.size) * opened[:, None]  # clip units
         f[n:, :2] += width * loops.inward(edge[:, :2])
@@ -281,8 +334,13 @@ class Renderer:
         self._prog_lid = ctx.program(vertex_shader=gl.LID_VERTEX, fragment_shader=gl.LID)
         self._prog_lid["lid_skin"].value = 1
         self._prog_lid["shade"].value = LID_SKIN_SHADE
+        self._prog_mouth = ctx.program(
+            vertex_shader=gl.INTERIOR_VERTEX, fragment_shader=gl.INTERIOR
+        )
+        self._prog_mouth["edge_bias"].value = EDGE_BIAS
         self._vbo_pos = ctx.buffer(reserve=self._pos.nbytes, dynamic=True)
         self._vbo_attr = ctx.buffer(self._attr.tobytes())
+        self._vbo_edge = ctx.buffer(self._edge.tobytes())
         self._vbo_lid = ctx.buffer(reserve=self._lid.nbytes, dynamic=True)
         self._vaos = {}
         for name, idx in self._indices.items():
@@ -301,12 +359,13 @@ class Renderer:
                 )
                 continue
             prog = self._prog_tex if name in ("face", "eye_right", "eye_left") else self._prog_col
+            buffers = [(self._vbo_pos, "3f", "in_pos"), (self._vbo_attr, "4f", "in_attr")]
+            if name in MOUTH_PARTS:
+                prog = self._prog_mouth
+                buffers.append((self._vbo_edge, "3f 3f", "in_edge", "in_flat"))
             ibo = ctx.buffer(np.ascontiguousarray(idx, np.int32).tobytes())
             self._vaos[name] = ctx.vertex_array(
-                prog,
-                [(self._vbo_pos, "3f", "in_pos"), (self._vbo_attr, "4f", "in_attr")],
-                index_buffer=ibo,
-                index_element_size=4,
+                prog, buffers, index_buffer=ibo, index_element_size=4
             )
         self._readback = bytearray(s * s * 3)
         self._vbo_fringe = ctx.buffer(reserve=self._fringe.nbytes, dynamic=True)
@@ -328,8 +387,50 @@ class Renderer:
             index_buffer=self._ring_ibo,
             index_element_size=4,
         )
-        self._still_px = self._attr[self._slices["frame"], :2] * self.avatar.size
-        self._moved = np.zeros(len(self._still_px), bool)
+        self._still_clip = self._attr[self._slices["frame"], :2] * 2.0 - 1.0  # uv -> clip
+        self._moved = np.zeros(len(self._still_clip), bool)
+        self._build_stretch(image)
+
+    def _build_stretch(self, image: np.ndarray) -> None:
+        """The stretched-skin pass: how much each frame vertex is stretched at full
+        jawOpen + mouthClose (the mean over its triangles, measured from full jawOpen), the
+        triangles that can be, and the across-blurred portrait they fade to."""
+        ctx, a = self._ctx, self.avatar
+        n_frame = self._slices["frame"].stop
+        tri = np.concatenate([self._indices["face"], a.ring_triangles])
+        opened = np.zeros(N_EXPR, np.float32)
+        opened[INDEX["jawOpen"]] = 1.0
+        closed = opened.copy()
+        closed[INDEX["mouthClose"]] = 1.0
+        rest = np.zeros(N_POSE, np.float32)
+        before = self.vertices(opened, rest)[:n_frame, :2].copy()
+        after = self.vertices(closed, rest)[:n_frame, :2]
+        total = np.zeros(n_frame)
+        np.add.at(total, tri.reshape(-1), np.repeat(triangle_stretch(before, after, tri), 3))
+        count = np.bincount(tri.reshape(-1), minlength=n_frame)
+        self._stretch_excess = (total / np.maximum(count, 1) - 1.0).astype(np.float32)
+        self._stretch_excess[count == 0] = 0.0
+        reach = 1.0 + self._stretch_excess > STRETCH_FROM
+        self._stretch = np.zeros(n_frame, np.float32)
+        sigma = STRETCH_BLUR * a.rest.scale * image.shape[0] / a.size  # texels
+        k = 2 * int(np.ceil(3 * sigma)) + 1
+        self._tex_stretch = texture(ctx, cv2.GaussianBlur(image, (k, 1), sigma, sigmaY=0.1))
+        self._tex_stretch.filter = (ctx.LINEAR, ctx.LINEAR)
+        self._tex_stretch.repeat_x = self._tex_stretch.repeat_y = False
+        prog = ctx.program(vertex_shader=gl.STRETCH_VERTEX, fragment_shader=gl.LID)
+        prog["lid_skin"].value = 2
+        prog["shade"].value = 1.0
+        self._vbo_stretch = ctx.buffer(reserve=self._stretch.nbytes, dynamic=True)
+        self._vaos["stretch"] = ctx.vertex_array(
+            prog,
+            [
+                (self._vbo_pos, "3f", "in_pos"),
+                (self._vbo_attr, "4f", "in_attr"),
+                (self._vbo_stretch, "1f", "in_lid"),
+            ],
+            index_buffer=ctx.buffer(np.ascontiguousarray(tri[reach[tri].any(1)]).tobytes()),
+            index_element_size=4,
+        )
 
     # ------------------------------------------------------------------ per frame
 
@@ -352,10 +453,13 @@ class Renderer:
         frame[:, 2] += self._dz
         rot = rotation_matrix(*p[:3])
         t = p[3:6]
-        # One rigid transform, canonical -> image pixels: scale * R0 (R v + t) + t0
-        # (float32 like the vertices: mixed-precision products cost twice as much).
-        m = (rest.scale * rest.rotation @ rot).astype(np.float32)  # (3, 3)
-        c = (rest.scale * rest.rotation @ t + rest.translation).astype(np.float32)
+        # One rigid transform, canonical -> image pixels, scale * R0 (R v + t) + t0, then
+        # -> clip space (float32 like the vertices: mixed-precision products cost twice).
+        clip_m, clip_c = self._to_clip
+        m = (clip_m[:, None] * (rest.scale * rest.rotation @ rot)).astype(np.float32)  # (3, 3)
+        c = (clip_m * (rest.scale * rest.rotation @ t + rest.translation) + clip_c).astype(
+            np.float32
+        )
         m0, c0 = self._still_transform
 
         out = self._pos
@@ -368,20 +472,20 @@ class Renderer:
         still -= self._dz_rest[ring_sl, :2]
         out[ring_sl, :2] = still + w * (out[ring_sl, :2] - still)
         # Which frame vertices are away from where the still copy shows them.
-        shift = np.abs(out[sl, :2] - self._still_px).max(axis=1)
-        np.greater(shift, STILL_PX / self._px, out=self._moved)
+        shift = np.abs(out[sl, :2] - self._still_clip).max(axis=1)
+        np.greater(shift, STILL_PX * 2.0 / self.size, out=self._moved)
         # Eyeballs: rigid with the skull, iris vertices slide with the gaze.
         for k, name in enumerate(("eye_right", "eye_left")):
             iris = self._iris[k]
             v = a.eyes[k].vertices + self._gaze[k] * moved[iris]
             out[self._slices[name]] = v @ m.T + c
-        out[self._slices["teeth_upper"]] = a.teeth_upper.vertices @ m.T + c
+        out[self._slices["teeth_upper"]] = self._teeth_upper.vertices @ m.T + c
         jr, jt = a.rig.jaw.transform(e)
         piv = a.rig.jaw.pivot
         mj = (m @ jr).astype(np.float32)
         cj = (m @ (piv + jt - jr @ piv) + c).astype(np.float32)
-        out[self._slices["teeth_lower"]] = a.teeth_lower.vertices @ mj.T + cj
-        tongue = a.tongue.vertices + e[INDEX["tongueOut"]] * self._tongue_out
+        out[self._slices["teeth_lower"]] = self._teeth_lower.vertices @ mj.T + cj
+        tongue = self._tongue.vertices + e[INDEX["tongueOut"]] * self._tongue_out
         out[self._slices["tongue"]] = tongue @ mj.T + cj
         # Cavity: the lip opening itself, then an inner ring and a centre pushed back.
         rim = face[self._inner]
@@ -390,10 +494,6 @@ class Renderer:
         cav = np.concatenate([rim + np.array([0.0, 0.0, 0.02]), inner, centre[None]])
         cav = cav.astype(np.float32)
         out[self._slices["cavity"]] = cav @ m.T + c
-        # Image pixels -> clip space (y down in the image = row 0 first in the read-back).
-        scale = 2.0 * self._px / self.size
-        out[:, :2] = out[:, :2] * scale - 1.0
-        out[:, 2] = (out[:, 2] - rest.translation[2]) / (rest.scale * DEPTH_RANGE)
         return out
 
     @property
@@ -449,13 +549,22 @@ class Renderer:
         for k, idx, share in self._lid_sides:
             self._lid[idx] = min(max(float(e[k]), 0.0), 1.0) * share
         lids_closing = self._lid.max() > LID_MIN
+        held = min(float(e[INDEX["jawOpen"]]), float(e[INDEX["mouthClose"]]))
+        stretched = held > STRETCH_MIN
+        if stretched:
+            full = STRETCH_FULL - STRETCH_FROM
+            np.multiply(self._stretch_excess, held / full, out=self._stretch)
+            self._stretch += (1.0 - STRETCH_FROM) / full
+            np.clip(self._stretch, 0.0, 1.0, out=self._stretch)
         ctx = self._ctx
         # Several renderers may live in one thread: make this one's context current.
         with ctx:
-            self._vbo_pos.write(pos.tobytes())
+            self._vbo_pos.write(pos)
             if lids_closing:
-                self._vbo_lid.write(self._lid.tobytes())
-            self._vbo_fringe.write(self._fringe_vertices(pos).tobytes())
+                self._vbo_lid.write(self._lid)
+            if stretched:
+                self._vbo_stretch.write(self._stretch)
+            self._vbo_fringe.write(self._fringe_vertices(pos))
             self._fbo.use()
             self._fbo.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
             ctx.copy_framebuffer(self._fbo, self._fbo_still)
@@ -464,8 +573,21 @@ class Renderer:
             if len(ring):
                 self._ring_ibo.write(ring.tobytes())
                 self._vaos["ring"].render(vertices=ring.size)
-            for name in ("cavity", "tongue", "teeth_lower", "teeth_upper"):
+            # The interior shows only through the lips' opening: drawn inside its box (the
+            # lips' loop can cross itself with parts of it open, so always drawn).
+            self._fbo.scissor = self._mouth_box
+            self._vaos["cavity"].render()
+            opening = float(self._hole_area[0]) * self._area_to_opening  # inter-ocular units
+            open_ = min(max(opening / INTERIOR_OPEN, 0.0), 1.0)
+            open_ = open_ * open_ * (3.0 - 2.0 * open_)  # smoothstep
+            mouth = self._prog_mouth
+            mouth["lit"].value = INTERIOR_SHADOW + (1.0 - INTERIOR_SHADOW) * open_
+            mouth["detail"].value = INTERIOR_DETAIL + (1.0 - INTERIOR_DETAIL) * open_
+            ctx.enable(ctx.BLEND)  # their antialiased outlines
+            for name in ("tongue", "teeth_lower", "teeth_upper"):
                 self._vaos[name].render()
+            ctx.disable(ctx.BLEND)
+            self._fbo.scissor = None
             self._tex_eyes.use(0)
             self._vaos["eye_right"].render()
             self._vaos["eye_left"].render()
@@ -476,11 +598,14 @@ class Renderer:
             if lids_closing:  # the lid skin over the lids, where the face is in front
                 self._tex_lid.use(1)
                 self._vaos["lid"].render()
+            if stretched:  # the across-blurred skin where mouthClose stretches it
+                self._tex_stretch.use(2)
+                self._vaos["stretch"].render()
             ctx.disable(ctx.DEPTH_TEST)
             self._vaos["fringe"].render()
-            ctx.disable(ctx.BLEND)
             if tongue_out:
                 self._vaos["tongue_tip"].render()
+            ctx.disable(ctx.BLEND)
             self._fbo.read_into(self._readback, components=3, alignment=1)
         out[...] = np.frombuffer(self._readback, np.uint8).reshape(self.size, self.size, 3)
 

@@ -1,7 +1,8 @@
 """Mesh geometry the renderer derives once per avatar: a depth relief that keeps turned
 faces from smearing (with an even depth along the face's outline, so turned jaws keep
-their shape), and closed polygons (the lips' and lids' edges) with their inward
-normals, for the edge fringe. See docs/avatar.md, "The renderer".
+their shape), closed polygons (the lips' and lids' edges) with their inward normals, for
+the edge fringe, and the mouth interior's meshes unshared with their outlines marked, for
+antialiasing. See docs/avatar.md, "The renderer".
 """
 
 from __future__ import annotations
@@ -49,6 +50,39 @@ def outline_relief(
     evened = np.concatenate([vertices[:, :2], z[:, None]], axis=1)
     z = z + depth_relief(evened, triangles, slope)
     return (z - vertices[:, 2]).astype(np.float32)
+
+
+def triangle_stretch(before: np.ndarray, after: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """(F,) how much each triangle is stretched from `before` to `after` (V, 2): the larger
+    singular value of the affine map between them (1 for a degenerate triangle)."""
+    t = triangles
+
+    def edges(xy):  # (F, 2, 2): the two edge vectors from the first corner, as columns
+        return np.stack([xy[t[:, 1]] - xy[t[:, 0]], xy[t[:, 2]] - xy[t[:, 0]]], axis=-1)
+
+    a, b = edges(before), edges(after)
+    ok = np.abs(np.linalg.det(a)) > 1e-9 * np.abs(a).max() ** 2
+    maps = b @ np.linalg.inv(np.where(ok[:, None, None], a, np.eye(2)))
+    return np.where(ok, np.linalg.svd(maps, compute_uv=False)[:, 0], 1.0)
+
+
+def outlined(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A mesh unshared (three vertices per triangle) with its outline marked, for
+    antialiasing its edges in a fragment shader without multisampling.
+
+    Returns (corners (3F,) the original vertex of each new vertex, edge (3F, 3) float32).
+    edge holds, for each triangle, barycentric coordinates that fall to 0 on the triangle's
+    outline edges (those of the mesh's boundary: used by one triangle only) and stay 1 for
+    its inner edges: the least of them over its screen-space gradient is a fragment's
+    distance in pixels to the mesh's outline."""
+    t = np.asarray(triangles)
+    opposite = np.stack([t[:, [1, 2]], t[:, [2, 0]], t[:, [0, 1]]], axis=1)  # (F, 3, 2)
+    key = np.sort(opposite, axis=2).reshape(-1, 2)
+    _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    outline = (counts[inverse.reshape(-1)] == 1).reshape(-1, 3)  # (F, 3): edge opposite k
+    corner = np.eye(3, dtype=np.float32)  # corner k: 1 in component k, 0 in the others
+    edge = np.where(outline[:, None, :], corner[None], 1.0)  # (F, 3 corners, 3)
+    return t.reshape(-1), edge.reshape(-1, 3).astype(np.float32)
 
 
 class Loops:
