@@ -6,10 +6,12 @@
   its style (the triplet loss acts on the code).
 - Expression: audio encoder -> canonical LSTM branch + style-specific LSTM branch (initial
   state from the style code, HyperStyle offsets W*(1+Delta) on its middle layers); their
-  sum and the style code are decoded by an MLP.
+  sum (+ a linear skip from the audio features, ExpressionConfig.audio_skip) and the
+  style code are decoded by an MLP.
 - Pose: a VQ pose codebook (one code = 8 frames) and a cross-modal transformer that reads
   the style, the audio of the 8 frames before a token and the last 4 tokens, and outputs
-  logits over the next code; codes are sampled (temperature, top-k), decoded and smoothed.
+  logits over the next code; codes are sampled (temperature, top-k), decoded and smoothed
+  causally (one or two one-pole filters in series, PoseConfig.smoothing_poles).
 
 Look-ahead: none beyond the input features (the LSTMs are causal and the pose predictor
 reads past audio only); with the phoneme front end the audio encoder's +-w window adds w
@@ -18,7 +20,8 @@ frames. The mel front end's 0.2 s window is the audio front end's business.
 Differences from the paper, decided here: the audio encoder does not read a reference
 expression (the avatar is neutral at rest); the pose encoder/decoder map each 8-frame chunk
 on its own (so decoding streams); the cross-modal encoder and predictor are one transformer
-over [style, audio, past tokens, query].
+over [style, audio, past tokens, query]; the audio skip (without it the full model's audio
+encoder died early in training and the mouth ignored the speech: docs/training.md).
 """
 
 from __future__ import annotations
