@@ -45,7 +45,12 @@ from bench.report import write_section
 from stylecast.engine.backends import load_backend
 from stylecast.engine.clock import to_int16
 from stylecast.engine.face import INDEX
-from stylecast.engine.scheduler import DEFAULT_RENDER_THREADS, Scheduler, use_rt_priority
+from stylecast.engine.scheduler import (
+    DEFAULT_RENDER_THREADS,
+    Scheduler,
+    consumer_priority,
+    use_rt_priority,
+)
 from stylecast.engine.session import (
     PLAYBACK_FINISHED,
     SEGMENT_STARTED,
@@ -532,15 +537,16 @@ def priority_text() -> str:
             "the process's nice value."
         )
     return (
-        f"The engine's worker and render threads and the benchmark's event loop ran under "
-        f"SCHED_RR at priority {Engine.rt_priority} (`--rt-priority`, the engine's "
+        f"The engine's worker and render threads ran under SCHED_RR at priority "
+        f"{Engine.rt_priority}, the benchmark's event loop one above (`--rt-priority`; the "
+        f"engine's "
         f'`Scheduler(rt_priority=)` / `STYLECAST_RT_PRIORITY`; docs/engine.md "Stalls"): '
         f"they run as soon as they wake, whatever else the machine runs."
     )
 
 
 async def amain(args) -> None:
-    use_rt_priority(args.rt_priority)  # the event loop (the consumers) too
+    use_rt_priority(consumer_priority(args.rt_priority))  # the event loop (the consumers) too
     uptime0 = load()
     share0 = cpu_share()
     print(uptime0, share0, flush=True)

@@ -40,7 +40,7 @@ from bench.bench_session import load, pace_pushes, speech
 from bench.report import write_section
 from stylecast.engine import render_worker
 from stylecast.engine.backends import load_backend
-from stylecast.engine.scheduler import DEFAULT_RENDER_THREADS, Scheduler, use_rt_priority
+from stylecast.engine.scheduler import DEFAULT_RENDER_THREADS, Scheduler
 from stylecast.engine.session import Session, SessionConfig
 
 SAMPLE_S = 0.010  # the sampler's period
@@ -131,14 +131,13 @@ class Recorder:
 
 async def run(args: argparse.Namespace, rec: Recorder) -> dict:
     model = load_backend(args.motion)
-    scheduler = Scheduler(
-        model,
-        "realtime",
-        budget=100.0,
-        render_threads=args.render_threads,
-        rt_priority=args.rt_priority,
-    )
-    use_rt_priority(args.rt_priority)  # the event loop (the consumers) too
+    # (rt_priority only when asked for: the script also measures engines from before it)
+    rt = {} if args.rt_priority is None else {"rt_priority": args.rt_priority}
+    scheduler = Scheduler(model, "realtime", budget=100.0, render_threads=args.render_threads, **rt)
+    if rt:
+        from stylecast.engine.scheduler import consumer_priority, use_rt_priority
+
+        use_rt_priority(consumer_priority(args.rt_priority))  # the event loop (the consumers) too
     scheduler.prewarm(args.sessions)
     audio = speech(args.seconds + 10)
     sessions = [
@@ -363,6 +362,7 @@ def main() -> None:
         os.environ["LP_NUM_THREADS"] = args.lp_threads
     if args.gil_render:
         render_worker._finish_before_read = lambda renderer: None
+
     out = Path(f"/tmp/stalls-{os.getpid()}.json")
     sampler = subprocess.Popen(
         [sys.executable, "-m", "bench.bench_stalls", "--sample", str(os.getpid()), str(out)]

@@ -164,8 +164,10 @@ async def test_a_realtime_scheduler_shortens_the_gil_switch_interval():
 
 def test_rt_priority_comes_from_the_environment_and_is_checked(monkeypatch):
     from stylecast.engine.errors import InputError
-    from stylecast.engine.scheduler import RT_PRIORITY_ENV, rt_priority_from_env
+    from stylecast.engine.scheduler import RT_PRIORITY_ENV, consumer_priority, rt_priority_from_env
 
+    assert consumer_priority(None) is None  # the frames' reader: one above the engine
+    assert consumer_priority(10) == 11 and consumer_priority(99) == 99
     monkeypatch.delenv(RT_PRIORITY_ENV, raising=False)
     assert rt_priority_from_env() is None
     monkeypatch.setenv(RT_PRIORITY_ENV, " 20 ")

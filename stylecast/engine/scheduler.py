@@ -102,6 +102,14 @@ def rt_priority_from_env() -> int | None:
     return int(value)
 
 
+def consumer_priority(priority: int | None) -> int | None:
+    """The SCHED_RR priority for the thread that reads the sessions' frames (the event
+    loop): one above the engine's threads. Real-time threads of equal priority take turns
+    only every 100 ms (`sched_rr_timeslice_ms`), and the reader's little work should not
+    wait behind a render or a front-end burst for that long."""
+    return None if priority is None else min(priority + 1, 99)
+
+
 def use_rt_priority(priority: int | None) -> bool:
     """Run the calling thread under SCHED_RR at `priority` (None: leave it as it is).
     Threads it starts afterwards inherit it (llvmpipe's rasterizer threads, made by the

@@ -5,7 +5,7 @@ background thread, for embedding it in a program, the tests and the benchmark.
         print(server.url)                                   # http://127.0.0.1:PORT
 
 With STYLECAST_RT_PRIORITY set, the server's event loop (which hands the frames out) runs
-at that SCHED_RR priority like the engine's threads (docs/engine.md, "Stalls").
+one SCHED_RR priority above the engine's threads (docs/engine.md, "Stalls").
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 import uvicorn
 
 from stylecast.engine.errors import BackendError
-from stylecast.engine.scheduler import rt_priority_from_env, use_rt_priority
+from stylecast.engine.scheduler import consumer_priority, rt_priority_from_env, use_rt_priority
 from stylecast.server.config import ServerConfig
 
 START_TIMEOUT_S = 30.0
@@ -67,7 +67,7 @@ class ServerThread:
         return f"ws://{self.config.host}:{self.config.port}/v1/stream"
 
     def _serve(self) -> None:
-        use_rt_priority(self.rt_priority)
+        use_rt_priority(consumer_priority(self.rt_priority))
         self.server.run()
 
     def start(self) -> ServerThread:
