@@ -107,9 +107,10 @@ def study(arrays: dict, truth_motion: tuple[list, list] | None = None) -> dict:
     pool_x, pool_ids = arrays["pool_features"], arrays["pool"]
     pool_y = {k: arrays[f"pool_{k}"] for k in (*LABELS, "performer_emotion", "style")}
     ids = arrays["utterances"]
-    at = np.searchsorted(pool_ids, ids)
-    if not np.array_equal(pool_ids[at], ids):
+    where = {int(i): k for k, i in enumerate(pool_ids)}
+    if any(int(i) not in where for i in ids):
         raise InputError("style arrays: evaluated utterances missing from the pool")
+    at = np.array([where[int(i)] for i in ids])
     y = {k: v[at] for k, v in pool_y.items()}
     groups = channel_groups()
     everything = np.arange(len(STATS) * N_CHANNELS)
@@ -268,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--card", type=Path, help="write the tables into this file's "
                    "<!-- style-study:begin/end --> section")  # fmt: skip
     args = p.parse_args(argv)
+    import torch  # the classifiers' optimiser: small problems, one thread is fastest
+
+    torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     arrays, _ = _load(args.eval_dir)
     motion = None
