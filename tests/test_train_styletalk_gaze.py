@@ -40,6 +40,7 @@ def data():
 
 
 def test_gaze_config_validates_and_names_the_eye_look_weights():
+    assert GazeLossConfig().eye_weight == 10.0 and GazeLossConfig().style_d_gaze
     with pytest.raises(InputError, match="eye_weight"):
         GazeLossConfig(eye_weight=-1.0)
     names = styletalk_config("tiny").motion.expr_names
@@ -61,7 +62,8 @@ def test_eye_weight_adds_its_term_and_is_recorded_in_the_checkpoint(data, tmp_pa
     train = TrainConfig(steps=1, batch=2, frames=16, style_frames=16, log_every=1)
     batch = sample_batch(data, np.random.default_rng(0), 2, 16, 16, "phoneme")
     losses = LossConfig(temporal_weight=0.0)
-    plain = StyleTalkTrainer(config, train, losses, TINY_D, rig=NO_RIG).train_step(batch)
+    off = GazeLossConfig(eye_weight=0.0)
+    plain = StyleTalkTrainer(config, train, losses, TINY_D, rig=NO_RIG, gaze=off).train_step(batch)
     gaze = GazeLossConfig(eye_weight=5.0)
     trainer = StyleTalkTrainer(config, train, losses, TINY_D, rig=NO_RIG, gaze=gaze)
     terms = trainer.train_step(batch)
