@@ -77,16 +77,7 @@ void main() {
     f_color = vec4(texture(tex, v_attr.xy).rgb, v_attr.z);
 }
 """
-COLOURED = """
-#version 330
-in vec4 v_attr;
-out vec4 f_color;
-void main() {
-    f_color = vec4(v_attr.rgb, 1.0);
-}
-"""
-
-# The mouth interior (teeth, gums, tongue): vertex colours, shaded by how far the lips are
+# The mouth interior (cavity, teeth, gums, tongue): vertex colours, shaded by how far the lips are
 # open, and antialiased along each piece's outline without multisampling: in_edge holds
 # barycentric coordinates that fall to 0 on the outline (render_mesh.outlined), so their
 # least value over its screen-space gradient is the distance to the outline in pixels.

@@ -7,18 +7,23 @@
 
 A 2D warp of the portrait, drawn by OpenGL (moderngl, headless EGL: Mesa llvmpipe on a
 CPU, the GPU's EGL where there is one; engine/gl.py). Per frame the CPU deforms the 478 rig
-points (one 52 x 1434 matmul), poses and projects them with the avatar's rest pose (their
-drawn depth relieved where the mesh turns edge-on: engine/render_mesh.py), moves the
-frame-mesh ring by its motion weights, and uploads ~1,850 vertices; the GPU draws:
+points (one 52 x 1434 matmul), poses and projects them with the avatar's rest pose straight
+into clip space (their drawn depth relieved where the mesh turns edge-on, for motion only:
+engine/render_mesh.py), moves the frame-mesh ring by its motion weights, and uploads ~2,500
+vertices; the GPU draws:
 
 1. the frame mesh outside the face (hair, neck, background), no depth test;
-2. the mouth interior (cavity, tongue, lower teeth on the jaw, upper teeth on the skull)
-   and the eyeballs (the iris slides with the gaze), painter's order;
+2. the mouth interior (cavity, tongue, lower teeth on the jaw, upper teeth on the skull;
+   inside the lips' box, its outlines antialiased in the shader, shaded as in the lips'
+   shadow when barely open) and the eyeballs (the iris slides with the gaze), painter's
+   order;
 3. the face mesh over them with a depth test (it has holes at the mouth and eyes, so the
    interior shows through exactly where the lips part and the lids open);
 4. while a lid closes, a blurred sample of the lid's skin over it (no streaks);
-5. a fringe just inside the lips' and lids' edges, fading out (antialiasing);
-6. the tongue's front half again, on top, when it is out (so it lies over the lower lip).
+5. while mouthClose holds the lips on an open jaw, a copy of the skin blurred across over
+   the stretched chin (no streaks);
+6. a fringe just inside the lips' and lids' edges, fading out (antialiasing);
+7. the tongue's front half again, on top, when it is out (so it lies over the lower lip).
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ FRINGE_PX, FRINGE_SAMPLE_PX = 1.2, 1.5
 # The mouth interior is antialiased along each piece's outline in its fragment shader
 # (gl.INTERIOR): coverage = distance to the outline in pixels + this, clamped to [0, 1].
 EDGE_BIAS = 0.5
-MOUTH_PARTS = ("teeth_upper", "teeth_lower", "tongue", "tongue_tip")  # drawn that way
+MOUTH_PARTS = ("interior", "tongue_tip")  # drawn that way
 # Barely open, the lips shade the interior and a sliver of busy tooth shading would
 # flicker: below this mean lip opening (inter-ocular units; jaw 0.3 opens ~0.12) the
 # interior is darkened down to INTERIOR_SHADOW and its shading flattened down to
@@ -147,9 +152,13 @@ class Renderer:
             np.array([-1.0, -1.0, -rest.translation[2] * depth]),
         )
         clip_m, clip_c = self._to_clip
-        self._still_transform = (  # canonical -> clip space at the rest pose
-            (clip_m[:, None] * rest.scale * rest.rotation).astype(np.float32),
-            (clip_m * rest.translation + clip_c).astype(np.float32),
+        # Canonical -> clip space is m0 (R v + t) + c0 for a pose (R, t): at the rest pose
+        # (float64 for composing, float32 for the vertices: mixed products cost twice).
+        self._rest_m = clip_m[:, None] * rest.scale * rest.rotation  # (3, 3)
+        self._rest_c = clip_m * rest.translation + clip_c  # (3,)
+        self._still_transform = (
+            self._rest_m.astype(np.float32),
+            self._rest_c.astype(np.float32),
         )
         self._weight = np.concatenate(
             [np.ones(n_face, np.float32), a.ring_weight, np.ones(n_lid, np.float32)]
@@ -171,16 +180,17 @@ class Renderer:
         for p, off in zip(parts, offsets, strict=True):
             attr[off : off + len(p.vertices)] = p.attrib
         # Per vertex of the interior: its outline coordinates, and the colour it flattens
-        # towards when the lips are barely open (its part's typical colour).
+        # towards when the lips are barely open (its part's front, lit colour).
         self._edge = np.ones((self._n_vertices, 6), np.float32)
         self._edge[offsets[2] : o, :3] = np.concatenate(edges)
         for p, off in zip(mouth, offsets[2:], strict=True):
-            self._edge[off : off + len(p.vertices), 3:] = np.median(p.attrib[:, :3], axis=0)
+            self._edge[off : off + len(p.vertices), 3:] = np.percentile(p.attrib[:, :3], 80, axis=0)
         rim, back = a.cavity_color
         attr[o : o + k, :3] = rim
         attr[o + k : o + 2 * k, :3] = 0.5 * (rim + back)
         attr[o + 2 * k, :3] = back
         attr[o:, 3] = -1.0
+        self._edge[o:, 3:] = attr[o:, :3]  # the cavity flattens towards its own colours
         self._lid_sides = self._lid_skin(attr, n_ring)
         lid_vertices = np.concatenate([idx for _, idx, _ in self._lid_sides])
         self._lid = np.zeros(n_frame, np.float32)
@@ -211,6 +221,19 @@ class Renderer:
             ],
             axis=1,
         ).astype(np.float32)
+        # The cavity: the lip opening itself (rim), an inner ring CAVITY_INNER of the way to
+        # the rim's centre and the centre, pushed back: cavity = map @ rim + push.
+        mean = np.full((1, k), 1.0 / k)
+        self._cavity_map = np.concatenate(
+            [np.eye(k), CAVITY_INNER * np.eye(k) + (1 - CAVITY_INNER) * mean, mean]
+        ).astype(np.float32)  # (2K + 1, K)
+        push = np.zeros((2 * k + 1, 3), np.float32)
+        push[:k, 2], push[k : 2 * k, 2], push[2 * k, 2] = (
+            0.02,
+            0.35 * (1 - CAVITY_INNER) + 0.15,
+            0.35,
+        )
+        self._cavity_push = push
         cav = []
         for i in range(k):
             j = (i + 1) % k
@@ -222,12 +245,19 @@ class Renderer:
             "face": self._lid_triangles(n_ring),
             # The face triangles a closing lid's skin is drawn over.
             "lid": (face := self._lid_triangles(n_ring))[np.isin(face, lid_vertices).any(1)],
-            "cavity": np.array(cav, np.int32) + o,
-            "eye_right": a.eyes[0].triangles + offsets[0],
-            "eye_left": a.eyes[1].triangles + offsets[1],
-            "teeth_upper": self._teeth_upper.triangles + offsets[2],
-            "teeth_lower": self._teeth_lower.triangles + offsets[3],
-            "tongue": tongue.triangles + offsets[4],
+            # The mouth interior in painter's order, one draw: cavity, tongue, lower teeth,
+            # upper teeth.
+            "interior": np.concatenate(
+                [
+                    np.array(cav, np.int32) + o,
+                    tongue.triangles + offsets[4],
+                    self._teeth_lower.triangles + offsets[3],
+                    self._teeth_upper.triangles + offsets[2],
+                ]
+            ),
+            "eyes": np.concatenate(
+                [a.eyes[0].triangles + offsets[0], a.eyes[1].triangles + offsets[1]]
+            ),
             # The tongue's front half, drawn over the lips when it is out.
             "tongue_tip": tongue.triangles[(w[tongue.triangles, 0] > 0.45).all(1)] + offsets[4],
         }
@@ -330,7 +360,6 @@ class Renderer:
             t.filter = (ctx.LINEAR, ctx.LINEAR)
             t.repeat_x = t.repeat_y = False
         self._prog_tex = ctx.program(vertex_shader=gl.VERTEX, fragment_shader=gl.TEXTURED)
-        self._prog_col = ctx.program(vertex_shader=gl.VERTEX, fragment_shader=gl.COLOURED)
         self._prog_lid = ctx.program(vertex_shader=gl.LID_VERTEX, fragment_shader=gl.LID)
         self._prog_lid["lid_skin"].value = 1
         self._prog_lid["shade"].value = LID_SKIN_SHADE
@@ -358,7 +387,7 @@ class Renderer:
                     index_element_size=4,
                 )
                 continue
-            prog = self._prog_tex if name in ("face", "eye_right", "eye_left") else self._prog_col
+            prog = self._prog_tex  # the face and the eyeballs; the interior below
             buffers = [(self._vbo_pos, "3f", "in_pos"), (self._vbo_attr, "4f", "in_attr")]
             if name in MOUTH_PARTS:
                 prog = self._prog_mouth
@@ -389,6 +418,7 @@ class Renderer:
         )
         self._still_clip = self._attr[self._slices["frame"], :2] * 2.0 - 1.0  # uv -> clip
         self._moved = np.zeros(len(self._still_clip), bool)
+        self._ring_points = np.unique(self._indices["ring"])  # (the oval's and the ring's)
         self._build_stretch(image)
 
     def _build_stretch(self, image: np.ndarray) -> None:
@@ -444,7 +474,7 @@ class Renderer:
             raise InputError(f"expected expr (52,) and pose (6,), got {e.shape} and {p.shape}")
         if not (np.isfinite(e).all() and np.isfinite(p).all()):
             raise InputError("expr and pose must be finite numbers (got NaN or infinity)")
-        a, rest = self.avatar, self.avatar.rest
+        a = self.avatar
         face = self._neutral + (e @ self._basis).reshape(478, 3)  # (478, 3) canonical
         moved = face - self._neutral
         ring = a.ring_vertices + a.ring_follow[:, None] * moved[a.ring_parent]
@@ -455,11 +485,8 @@ class Renderer:
         t = p[3:6]
         # One rigid transform, canonical -> image pixels, scale * R0 (R v + t) + t0, then
         # -> clip space (float32 like the vertices: mixed-precision products cost twice).
-        clip_m, clip_c = self._to_clip
-        m = (clip_m[:, None] * (rest.scale * rest.rotation @ rot)).astype(np.float32)  # (3, 3)
-        c = (clip_m * (rest.scale * rest.rotation @ t + rest.translation) + clip_c).astype(
-            np.float32
-        )
+        m = (self._rest_m @ rot).astype(np.float32)  # (3, 3)
+        c = (self._rest_m @ t + self._rest_c).astype(np.float32)
         m0, c0 = self._still_transform
 
         out = self._pos
@@ -468,12 +495,12 @@ class Renderer:
         out[sl] -= self._dz_rest
         # The ring between where the still copy has it and where the head takes it.
         ring_sl, w = self._slices["ring"], self._weight[self._slices["ring"], None]
-        still = frame[ring_sl, :2] @ m0[:2, :2].T + frame[ring_sl, 2:] * m0[:2, 2] + c0[:2]
-        still -= self._dz_rest[ring_sl, :2]
+        still = frame[ring_sl] @ m0[:2].T + (c0[:2] - self._dz_rest[ring_sl, :2])
         out[ring_sl, :2] = still + w * (out[ring_sl, :2] - still)
-        # Which frame vertices are away from where the still copy shows them.
-        shift = np.abs(out[sl, :2] - self._still_clip).max(axis=1)
-        np.greater(shift, STILL_PX * 2.0 / self.size, out=self._moved)
+        # Which vertices of the ring triangles are away from where the still copy has them.
+        near = self._ring_points
+        shift = np.abs(out[near, :2] - self._still_clip[near]).max(axis=1)
+        self._moved[near] = shift > STILL_PX * 2.0 / self.size
         # Eyeballs: rigid with the skull, iris vertices slide with the gaze.
         for k, name in enumerate(("eye_right", "eye_left")):
             iris = self._iris[k]
@@ -488,12 +515,8 @@ class Renderer:
         tongue = self._tongue.vertices + e[INDEX["tongueOut"]] * self._tongue_out
         out[self._slices["tongue"]] = tongue @ mj.T + cj
         # Cavity: the lip opening itself, then an inner ring and a centre pushed back.
-        rim = face[self._inner]
-        centre = rim.mean(0) + np.array([0.0, 0.0, 0.35])
-        inner = centre + CAVITY_INNER * (rim - centre) + np.array([0.0, 0.0, 0.15])
-        cav = np.concatenate([rim + np.array([0.0, 0.0, 0.02]), inner, centre[None]])
-        cav = cav.astype(np.float32)
-        out[self._slices["cavity"]] = cav @ m.T + c
+        cavity = self._cavity_map @ face[self._inner] + self._cavity_push  # (2K + 1, 3)
+        out[self._slices["cavity"]] = cavity @ m.T + c
         return out
 
     @property
@@ -576,7 +599,6 @@ class Renderer:
             # The interior shows only through the lips' opening: drawn inside its box (the
             # lips' loop can cross itself with parts of it open, so always drawn).
             self._fbo.scissor = self._mouth_box
-            self._vaos["cavity"].render()
             opening = float(self._hole_area[0]) * self._area_to_opening  # inter-ocular units
             open_ = min(max(opening / INTERIOR_OPEN, 0.0), 1.0)
             open_ = open_ * open_ * (3.0 - 2.0 * open_)  # smoothstep
@@ -584,13 +606,11 @@ class Renderer:
             mouth["lit"].value = INTERIOR_SHADOW + (1.0 - INTERIOR_SHADOW) * open_
             mouth["detail"].value = INTERIOR_DETAIL + (1.0 - INTERIOR_DETAIL) * open_
             ctx.enable(ctx.BLEND)  # their antialiased outlines
-            for name in ("tongue", "teeth_lower", "teeth_upper"):
-                self._vaos[name].render()
+            self._vaos["interior"].render()
             ctx.disable(ctx.BLEND)
             self._fbo.scissor = None
             self._tex_eyes.use(0)
-            self._vaos["eye_right"].render()
-            self._vaos["eye_left"].render()
+            self._vaos["eyes"].render()
             ctx.enable(ctx.DEPTH_TEST)
             self._tex_face.use(0)
             self._vaos["face"].render()
