@@ -3,17 +3,24 @@
     python scripts/contact_sheet.py [--avatar default] [-o docs/rig-contact-sheet.png]
     python scripts/contact_sheet.py --poses -o docs/yaw-pitch-sheet.jpg
     python scripts/contact_sheet.py --closeups -o docs/render-closeups.png
+    python scripts/contact_sheet.py --fixes --before f17d447 -o docs/render-fixes.png
 
 Each tile is the face region of a 512 px render by stylecast.engine.render, labelled with
 the shape's name. mouthClose is shown with jawOpen = 1 as well (alone it has nothing to
 close). The first tile is the neutral face (all weights 0). --poses: whole frames over a
 grid of yaw -25..25 deg by pitch -15..15 deg (and roll, and turns while talking);
---closeups: the mouth and the eyes magnified (jaw, bilabial closure, tongue, blinks).
+--closeups: the mouth and the eyes magnified (jaw, bilabial closure, tongue, blinks);
+--fixes: the renderer's known trouble spots (nodding hair, the far jaw, the chin under
+mouthClose, barely parted teeth, the interior's edges), with --before REV the same shots
+by the renderer and default avatar of git revision REV above them.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -139,6 +146,92 @@ def closeup_tiles(renderer: Renderer) -> list[np.ndarray]:
     ]
 
 
+def fix_shots(avatar) -> list[tuple[str, np.ndarray, np.ndarray, tuple, bool]]:
+    """(label, expr, pose, box (x0, y0, side) in 512 px render pixels, nearest) for each
+    trouble spot; nearest: magnify without smoothing (to show aliasing)."""
+    iod = avatar.rest.scale * 512 / avatar.size
+    mouth = avatar.landmarks[[13, 14], :2].mean(0) * 512 / avatar.size
+    chin = avatar.landmarks[152, :2] * 512 / avatar.size
+
+    def around(centre, side):
+        return (*(np.asarray(centre) - side / 2).astype(int), int(side))
+
+    return [
+        ("hair, pitch +15", _expr(), _pose(pitch=15), (130, 0, 190), False),
+        ("far jaw, yaw +25", _expr(), _pose(yaw=25), (250, 230, 200), False),
+        (
+            "chin, jaw 1 + mouthClose 1",
+            _expr(jawOpen=1, mouthClose=1),
+            _pose(),
+            around((mouth[0], 0.5 * (mouth[1] + chin[1]) + 0.25 * iod), 1.5 * iod),
+            False,
+        ),
+        ("teeth, jaw .12", _expr(jawOpen=0.12), _pose(yaw=5), around(mouth, 0.8 * iod), True),
+        (
+            "edges, jaw .6 tongueOut .5",
+            _expr(jawOpen=0.6, tongueOut=0.5),
+            _pose(yaw=10),
+            around(mouth + np.array([0.1, 0.25]) * iod, 0.55 * iod),
+            True,
+        ),
+    ]
+
+
+# Renders the shots with another revision's renderer and default avatar (only the public
+# API that every revision has: load_avatar, Renderer(avatar, size).render).
+_BEFORE = """
+import sys
+import numpy as np
+from stylecast.engine.avatar import load_avatar
+from stylecast.engine.render import Renderer
+shots = np.load(sys.argv[1])
+with Renderer(load_avatar("default"), size=512) as r:
+    frames = [r.render(e, p) for e, p in zip(shots["expr"], shots["pose"])]
+np.save(sys.argv[2], np.stack(frames))
+"""
+
+
+def render_before(revision: str, expr: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """(B, 512, 512, 3) frames rendered by git revision `revision` (exported to a temporary
+    folder with git archive; run in a child process)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        tree.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", revision], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        shots, frames = Path(tmp) / "shots.npz", Path(tmp) / "frames.npy"
+        np.savez(shots, expr=expr, pose=pose)
+        subprocess.run(
+            [sys.executable, "-c", _BEFORE, str(shots), str(frames)],
+            cwd=tree,
+            env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+            check=True,
+        )
+        return np.load(frames)
+
+
+def fix_tiles(renderer: Renderer, before: str | None) -> list[np.ndarray]:
+    """The trouble spots as rendered now (a row), with --before: that revision's row above."""
+    shots = fix_shots(renderer.avatar)
+    now = [renderer.render(e, p) for _, e, p, _, _ in shots]
+    rows = [("", now)]
+    if before:
+        expr = np.stack([e for _, e, _, _, _ in shots])
+        pose = np.stack([p for _, _, p, _, _ in shots])
+        rows = [(f"{before}: ", list(render_before(before, expr, pose))), ("now: ", now)]
+    tiles = []
+    for prefix, frames in rows:
+        for (label, _, _, box, nearest), frame in zip(shots, frames, strict=True):
+            x0, y0, side = box
+            crop = np.ascontiguousarray(frame[y0 : y0 + side, x0 : x0 + side])
+            interp = cv2.INTER_NEAREST if nearest else cv2.INTER_CUBIC
+            big = cv2.resize(crop, (CLOSEUP_TILE, CLOSEUP_TILE), interpolation=interp)
+            tiles.append(tile(big, (0, 0, CLOSEUP_TILE), prefix + label, CLOSEUP_TILE))
+    return tiles
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--avatar", default="default")
@@ -146,6 +239,8 @@ def main() -> None:
     what = ap.add_mutually_exclusive_group()
     what.add_argument("--poses", action="store_true", help="a yaw x pitch grid instead")
     what.add_argument("--closeups", action="store_true", help="mouth and eyes magnified")
+    what.add_argument("--fixes", action="store_true", help="the renderer's trouble spots")
+    ap.add_argument("--before", metavar="REV", help="with --fixes: also git revision REV's")
     args = ap.parse_args()
     avatar = load_avatar(args.avatar)
     with Renderer(avatar, size=512) as renderer:
@@ -154,6 +249,8 @@ def main() -> None:
             tiles, columns = pose_tiles(renderer), 5
         elif args.closeups:
             tiles, columns = closeup_tiles(renderer), 4
+        elif args.fixes:
+            tiles, columns = fix_tiles(renderer, args.before), 5
         else:
             tiles, columns = shape_tiles(renderer, box), COLUMNS
     out = sheet(tiles, columns)
