@@ -177,3 +177,12 @@ def test_rows_merge_only_under_the_same_protocol(tmp_path):
     assert added == ["ground truth (reference)", "SAAS v1"]  # the earlier row, renamed
     assert again["rows"]["SAAS v1"]["m_lvd_mm"] == 3.5
     assert again["rows"]["SAAS, retrained"]["m_lvd_mm"] == 3.0
+
+
+def test_rename_arguments():
+    from stylecast.cli.eval import _renames
+
+    got = _renames(["StyleTalk=StyleTalk v1", "SAAS, Δ = 0 (knock-out)=>SAAS v1, Δ = 0"])
+    assert got == {"StyleTalk": "StyleTalk v1", "SAAS, Δ = 0 (knock-out)": "SAAS v1, Δ = 0"}
+    with pytest.raises(ev.InputError, match="OLD=NEW"):
+        _renames(["no separator"])

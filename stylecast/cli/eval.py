@@ -94,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         metavar="OLD=NEW",
         help="show the --merge files' row OLD as NEW (e.g. an earlier 'StyleTalk' beside a "
-        "new one); repeatable",
+        "new one; OLD=>NEW when a name holds '='); repeatable",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-knockouts", action="store_true", help="skip the SAAS knock-out rows")
@@ -191,12 +191,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _renames(items: list[str] | None) -> dict[str, str]:
-    """["OLD=NEW", ...] -> {OLD: NEW}."""
+    """["OLD=NEW", ...] -> {OLD: NEW}; "OLD=>NEW" when a name holds "=" itself."""
     out = {}
     for item in items or []:
-        old, sep, new = item.partition("=")
+        old, sep, new = item.partition("=>" if "=>" in item else "=")
         if not sep or not old.strip() or not new.strip():
-            raise InputError(f"--rename takes OLD=NEW, got {item!r}")
+            raise InputError(f"--rename takes OLD=NEW or OLD=>NEW, got {item!r}")
         out[old.strip()] = new.strip()
     return out
 
