@@ -190,9 +190,6 @@ class _TickRenders:
         self.drawn = 0.0  # sum of render ms
         self.skipped = False  # any frame went without video
         self.finished: float | None = None if pending else submitted
-        self.drawn_event = threading.Event()  # set when the last one is in
-        if not pending:
-            self.drawn_event.set()
         self._lock = threading.Lock()
 
     def done(self, ms: float, skipped: bool) -> None:
@@ -202,7 +199,6 @@ class _TickRenders:
             self.pending -= 1
             if self.pending == 0:
                 self.finished = time.perf_counter()
-                self.drawn_event.set()
 
 
 class _Costs:
@@ -519,17 +515,6 @@ class Scheduler:
             fn, fut = self._calls.popleft()
             _settle(fut, fn)
 
-    def _let_renders_finish(self) -> None:
-        """Real time: before ingesting more audio, wait (without the lock) until the last
-        tick's frames are drawn or the next tick is due. The renders then have the GIL to
-        themselves, as when ticks waited for them, but a render that overruns the frame
-        still does not hold up the next tick (worker thread; it alone touches _in_flight)."""
-        if self.mode != "realtime" or not self._in_flight:
-            return
-        due = self._t0 + self.ticks * FRAME_S - time.monotonic()
-        if due > 0:
-            self._in_flight[-1].drawn_event.wait(due)
-
     def _stopped(self) -> None:
         """The worker thread ends: give back what it held process-wide."""
         if self.mode == "realtime":
@@ -541,7 +526,6 @@ class Scheduler:
             GC_FREEZE.hold()
         try:
             while True:
-                self._let_renders_finish()
                 with self._lock:
                     self._run_calls()
                     if not self._sessions:  # nothing to do: the next call starts a worker
