@@ -1,22 +1,29 @@
 """Renderer-only frame rate: the default avatar, a talking-and-nodding coefficient sequence,
 frames read back to numpy. One process, one Renderer per size; medians of several runs.
 
-    python -m bench.bench_render [--frames 300] [--runs 5]
+    python -m bench.bench_render [--frames 300] [--runs 5] [--before REV]
 
-Writes section "render" of docs/benchmarks.md. On a shared machine the frame rate says as
-much about the neighbours as about the renderer, so it also measures the work per frame:
-CPU time with llvmpipe rasterising on the calling thread (LP_NUM_THREADS=0, in a child
-process: llvmpipe reads it once per process), the least of the runs.
+Writes section "render" of docs/benchmarks.md. --before REV measures git revision REV's
+renderer too (its tree exported with git archive), interleaved run by run with this one's,
+each run in a fresh child process, so both see the same state of a shared machine.
+
+On a shared machine the frame rate says as much about the neighbours as about the renderer,
+so it also measures the work per frame: CPU time with llvmpipe rasterising on the calling
+thread (LP_NUM_THREADS=0, in a child process: llvmpipe reads it once per process), the
+least of the runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -65,16 +72,68 @@ def one_thread_ms(size: int, frames: int, runs: int) -> float:
     return float(out.split()[-1])
 
 
+def child_run(tree: Path, size: int, frames: int, one_thread: bool) -> tuple[float, float]:
+    """(FPS, CPU ms per frame) of one run in a fresh child process whose stylecast (and
+    bench) come from `tree`; one_thread: llvmpipe on the calling thread only."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    if one_thread:
+        env["LP_NUM_THREADS"] = "0"
+    argv = [sys.executable, str(Path(__file__).resolve()), "--child", str(size)]
+    argv += ["--frames", str(frames)]
+    out = subprocess.run(argv, env=env, cwd=tree, capture_output=True, text=True, check=True)
+    fps, cpu = json.loads(out.stdout.strip().splitlines()[-1])
+    return fps, cpu
+
+
+def compare(revision: str, frames: int, runs: int) -> str:
+    """A markdown table: REV's renderer against this one, run by run in child processes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "archive", revision], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        trees = {"before": Path(tmp), "now": Path(__file__).resolve().parents[1]}
+        lines = []
+        for size in SIZES:
+            got = {(k, one): [] for k in trees for one in (False, True)}
+            for _ in range(runs):
+                for one in (False, True):
+                    for k, tree in trees.items():
+                        got[(k, one)].append(child_run(tree, size, frames, one))
+            fps = {k: statistics.median(f for f, _ in got[(k, False)]) for k in trees}
+            one_ms = {k: min(c for _, c in got[(k, True)]) for k in trees}
+            before, now = got[("before", False)], got[("now", False)]
+            pairs = [n[0] / b[0] for b, n in zip(before, now, strict=True)]
+            lines.append(
+                f"| {size}×{size} | {fps['before']:.0f} | {fps['now']:.0f} | "
+                f"{statistics.median(pairs) - 1:+.1%} | {one_ms['before']:.2f} | "
+                f"{one_ms['now']:.2f} | {one_ms['now'] / one_ms['before'] - 1:+.1%} |"
+            )
+            print(lines[-1])
+    return (
+        f"Against `{revision}` (`--before {revision}`), run by run in fresh child processes, "
+        f"alternating, {runs} runs each:\n\n"
+        "| size | FPS before (median) | FPS now (median) | change (median of paired runs) "
+        "| one-thread CPU ms before (least) | now (least) | change |\n"
+        "|---|---|---|---|---|---|---|\n" + "\n".join(lines)
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--before", metavar="REV", help="also measure git revision REV's renderer")
     ap.add_argument("--one-thread", type=int, metavar="SIZE", help=argparse.SUPPRESS)
+    ap.add_argument("--child", type=int, metavar="SIZE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_thread:  # the child of one_thread_ms: print the least CPU ms per frame
         expr, pose = sequence(args.frames)
         with Renderer(load_avatar("default"), size=args.one_thread) as r:
             print(min(measure(r, expr, pose)[1] for _ in range(args.runs)))
+        return
+    if args.child:  # the child of child_run: one run, printed as [FPS, CPU ms per frame]
+        expr, pose = sequence(args.frames)
+        with Renderer(load_avatar("default"), size=args.child) as r:
+            print(json.dumps(measure(r, expr, pose)))
         return
     avatar = load_avatar("default")
     expr, pose = sequence(args.frames)
@@ -112,6 +171,8 @@ def main() -> None:
             for s, f, sp, c, o in rows
         )
     )
+    if args.before:
+        body += "\n\n" + compare(args.before, args.frames, args.runs)
     write_section("render", "Renderer (engine/render.py)", body)
 
 
