@@ -598,7 +598,7 @@ class Renderer:
                 self._vaos["ring"].render(vertices=ring.size)
             # The interior shows only through the lips' opening: drawn inside its box (the
             # lips' loop can cross itself with parts of it open, so always drawn).
-            self._fbo.scissor = self._mouth_box
+            ctx.scissor = self._mouth_box  # (of the bound framebuffer)
             opening = float(self._hole_area[0]) * self._area_to_opening  # inter-ocular units
             open_ = min(max(opening / INTERIOR_OPEN, 0.0), 1.0)
             open_ = open_ * open_ * (3.0 - 2.0 * open_)  # smoothstep
@@ -608,7 +608,7 @@ class Renderer:
             ctx.enable(ctx.BLEND)  # their antialiased outlines
             self._vaos["interior"].render()
             ctx.disable(ctx.BLEND)
-            self._fbo.scissor = None
+            ctx.scissor = None
             self._tex_eyes.use(0)
             self._vaos["eyes"].render()
             ctx.enable(ctx.DEPTH_TEST)
