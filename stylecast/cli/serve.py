@@ -93,6 +93,7 @@ def add_motion_argument(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from stylecast.engine.scheduler import consumer_priority, rt_priority_from_env, use_rt_priority
     from stylecast.engine.session import default_scheduler
     from stylecast.server.app import create_app
     from stylecast.server.config import ServerConfig
@@ -113,5 +114,10 @@ def run(args: argparse.Namespace) -> int:
     model = default_scheduler(config.motion).model  # a bad spec fails here, before serving
     print(f"stylecast: motion model {model.name} ({config.motion})", flush=True)
     print(f"stylecast: open http://{args.host}:{args.port}/ (API docs: /v1/docs)", flush=True)
+    # STYLECAST_RT_PRIORITY (docs/engine.md, "Stalls"): the engine's threads run SCHED_RR at
+    # that priority and this thread, uvicorn's event loop that reads their frames, one above.
+    rt = rt_priority_from_env()  # a bad value fails here, before serving
+    if use_rt_priority(consumer_priority(rt)):
+        print(f"stylecast: real-time threads (SCHED_RR {rt})", flush=True)
     uvicorn.run(create_app(config), **uvicorn_options(config))
     return 0
