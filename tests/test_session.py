@@ -330,7 +330,9 @@ async def test_admission_counts_what_speech_will_cost_not_the_idle_tick():
     await first.start()
     for _ in range(5):
         await first.__anext__()
-    assert scheduler.costs.median(scheduler.costs.tick) < 2.0
+    # the premise: the idle ticks alone fit the budget (~0.5 ms on an idle machine; the
+    # budget, not a tighter figure, so that a loaded machine does not fail the premise)
+    assert scheduler.costs.median(scheduler.costs.tick) < scheduler.budget_ms
     with pytest.raises(CapacityError, match="when speaking"):
         await second.start()
     await second.aclose()
