@@ -147,3 +147,21 @@ def test_history_dropout_hides_the_past_codes_from_the_predictor(dropout):
         assert abs(ces[0] - ces[1]) < 1e-3  # never sees a real past code (EMA moves a bit)
     else:
         assert abs(ces[0] - ces[1]) > 1e-2
+
+
+def test_a_faded_skip_ramps_to_zero_and_is_gone_in_use(tmp_path):
+    cfg = saas_config("tiny", "mel")
+    cfg = dataclasses.replace(
+        cfg, expression=dataclasses.replace(cfg.expression, skip_fade_start=1, skip_fade_end=3)
+    )
+    train(tmp_path, 4, cfg)
+    gains = [json.loads(line)["skip_gain"] for line in (tmp_path / LOG).read_text().splitlines()]
+    assert gains == pytest.approx([1.0, 1.0, 0.5, 0.0])
+    model, _, _ = load_model(tmp_path / LAST)
+    assert model.expression.skip_gain == 0.0
+    x = torch.randn(1, 6, 16, 80)
+    style = torch.randn(1, cfg.style_dim)
+    with torch.no_grad():
+        before = model(x, style)
+        model.expression.audio_skip.weight.normal_()  # the skip's weights do not matter
+        assert torch.equal(model(x, style), before)

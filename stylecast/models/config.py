@@ -244,6 +244,12 @@ class ExpressionConfig:
     # encoder died in its first 100 steps and the mouth never moved (docs/models.md).
     # False: the checkpoints made before it.
     audio_skip: bool = True
+    # Training only: the skip as a scaffold. Its gain goes 1 -> 0 linearly over steps
+    # [skip_fade_start, skip_fade_end) of the expression stage and is 0 in use, so the
+    # trained model is the paper's (the audio through the LSTMs). 0, 0: no fade (the skip
+    # stays). Over 100-400 the canonical LSTM took the speech over (docs/training.md).
+    skip_fade_start: int = 0
+    skip_fade_end: int = 0
 
     def __post_init__(self) -> None:
         _check(self.canonical_layers >= 1 and self.style_layers >= 1, "LSTM layers must be >= 1")
@@ -262,6 +268,12 @@ class ExpressionConfig:
             f"hyper_scale must be a number > 0 or None (unbounded), got {self.hyper_scale!r}",
         )
         _check(self.style_warmup >= 0, f"style_warmup must be >= 0, got {self.style_warmup}")
+        _check(
+            self.skip_fade_end == 0
+            or (self.audio_skip and 0 <= self.skip_fade_start < self.skip_fade_end),
+            f"skip_fade needs audio_skip and 0 <= start < end, got {self.skip_fade_start}, "
+            f"{self.skip_fade_end}",
+        )
 
 
 @dataclass(frozen=True)
@@ -489,6 +501,8 @@ ADDED_FIELDS: dict[tuple[str, str], object] = {
     ("ExpressionConfig", "style_norm"): False,
     ("ExpressionConfig", "style_warmup"): 0,
     ("ExpressionConfig", "audio_skip"): False,
+    ("ExpressionConfig", "skip_fade_start"): 0,
+    ("ExpressionConfig", "skip_fade_end"): 0,
     ("PoseConfig", "smoothing_poles"): 1,
     ("PoseConfig", "history_dropout"): 0.0,
 }

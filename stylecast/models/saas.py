@@ -190,6 +190,8 @@ class ExpressionBranches(nn.Module):
         self.audio_skip = nn.Linear(e.d_audio, h) if e.audio_skip else None
         # Training-time ramp of the style branch (ExpressionConfig.style_warmup); 1 in use.
         self.style_gain = 1.0
+        # The skip's gain: 1, or 0 in use when it was a faded scaffold (skip_fade_end).
+        self.skip_gain = 0.0 if e.skip_fade_end > 0 else 1.0
 
     def read_style(self, style: Tensor) -> Tensor:
         """The style code as these branches read it (layer-normalised with style_norm)."""
@@ -220,8 +222,9 @@ class ExpressionBranches(nn.Module):
             deltas = {k: (gain * d_ih, gain * d_hh) for k, (d_ih, d_hh) in deltas.items()}
         stylised, sty_h, sty_c = self.style_lstm(z, state.sty_h, state.sty_c, deltas)
         latent = canonical + gain * stylised  # (B, T, H)
-        if self.audio_skip is not None:
-            latent = latent + self.audio_skip(z)
+        if self.audio_skip is not None and self.skip_gain != 0.0:  # a Python float
+            skip = self.audio_skip(z)
+            latent = latent + (skip if self.skip_gain == 1.0 else self.skip_gain * skip)
         cond = style[:, None, :].expand(-1, z.shape[1], -1)
         expr = self.decoder(torch.cat([latent, cond], dim=-1))
         if self.activation == "sigmoid":

@@ -93,7 +93,8 @@ class SAASTrainer:
         self.params = [p for module in trained for p in module.parameters()]
         self.aux: dict = {}
         self.warmup = cfg.expression.style_warmup if stage == "expression" else 0
-        if self.warmup > 0:
+        self.fade = stage == "expression" and cfg.expression.skip_fade_end > 0
+        if self.warmup > 0 or self.fade:
             self.aux["counter"] = StepCounter()
         self.optimizers = {stage: torch.optim.Adam(self.params, lr=train.lr)}
         w = self.losses
@@ -109,17 +110,28 @@ class SAASTrainer:
     def train_step(self, batch: Batch) -> dict[str, float]:
         self._check(batch)
         self.model.eval()  # frozen parts: no dropout, no codebook updates
+        e = self.model.expression
         if self.warmup > 0:  # the style branch's gain ramps 0 -> 1 over the warm-up
-            counter = self.aux["counter"].step
-            self.model.expression.style_gain = min(1.0, int(counter) / self.warmup)
+            e.style_gain = min(1.0, int(self.aux["counter"].step) / self.warmup)
+        if self.fade:  # the skip's gain ramps 1 -> 0 over the fade
+            e.skip_gain = self._skip_gain(int(self.aux["counter"].step))
         terms = getattr(self, f"_{self.stage}_terms")(batch)
         loss = terms.pop("loss")
         step_optimizer(self.optimizers[self.stage], loss, self.params, self.train_cfg.grad_clip)
-        if self.warmup > 0:
+        if "counter" in self.aux:
+            counter = self.aux["counter"].step
             counter += 1
-            terms["style_gain"] = torch.tensor(self.model.expression.style_gain)
-            self.model.expression.style_gain = min(1.0, int(counter) / self.warmup)
+            if self.warmup > 0:
+                terms["style_gain"] = torch.tensor(e.style_gain)
+                e.style_gain = min(1.0, int(counter) / self.warmup)
+            if self.fade:
+                terms["skip_gain"] = torch.tensor(e.skip_gain)
+                e.skip_gain = self._skip_gain(int(counter))
         return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
+
+    def _skip_gain(self, step: int) -> float:
+        e = self.model_config.expression
+        return min(1.0, max(0.0, (e.skip_fade_end - step) / (e.skip_fade_end - e.skip_fade_start)))
 
     def _style_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         w = self.losses
