@@ -315,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--style-from", type=Path, default=None, help="a run with a finished style "
                    "stage of the same style config, steps, seed and loss weights")  # fmt: skip
+    p.add_argument("--skip-fade", type=int, nargs=2, default=(0, 0), metavar=("START", "END"),
+                   help="fade the audio skip out over these expression steps")  # fmt: skip
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     from stylecast.models.config import saas_config
@@ -324,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     data = CorpusDataset(args.corpus, "train")
     cfg = saas_config(args.preset, "mel")
     cfg = dataclasses.replace(cfg, style=dataclasses.replace(cfg.style, n_styles=data.n_styles))
+    start, end = args.skip_fade
+    expression = dataclasses.replace(cfg.expression, skip_fade_start=start, skip_fade_end=end)
+    cfg = dataclasses.replace(cfg, expression=expression)
     train = TrainConfig(steps=args.steps, batch=16, frames=64, style_frames=64, seed=args.seed)
     results = train_saas(args.out, cfg, data, {s: train for s in STAGES}, LossConfig(),
                          not args.no_progress, args.style_from)  # fmt: skip
