@@ -45,25 +45,25 @@ def test_a_failed_frame_fails_its_future_and_the_worker_goes_on():
     worker.close()
 
 
-def test_the_read_back_finishes_the_draws_first_and_pixels_are_unchanged(monkeypatch):
-    from stylecast.engine import render_worker
+def test_the_read_back_finishes_the_draws_first_and_pixels_are_unchanged():
+    from stylecast.engine.gl import gl_finish
 
     calls = []
-    finish = render_worker._gl_finish()
+    finish = gl_finish()
     assert finish is not None  # EGL gives glFinish here
 
     def spy():
         calls.append("finish")
         finish()
 
-    monkeypatch.setattr(render_worker, "_gl_finish", lambda: spy)
     avatar = load_avatar("default")
     expr, pose = neutral_expr(), rest_pose()
     expr[INDEX["jawOpen"]] = 0.6
-    with Renderer(avatar, 64) as plain, Renderer(avatar, 64) as wrapped:
-        wrapped._fbo = _Recorder(wrapped._fbo, calls)
-        render_worker._finish_before_read(wrapped)
-        np.testing.assert_array_equal(wrapped.render(expr, pose), plain.render(expr, pose))
+    with Renderer(avatar, 64) as plain, Renderer(avatar, 64) as finished:
+        plain._finish = None  # no glFinish: moderngl's read waits for the draws itself
+        finished._finish = spy
+        finished._fbo = _Recorder(finished._fbo, calls)
+        np.testing.assert_array_equal(finished.render(expr, pose), plain.render(expr, pose))
     assert calls == ["finish", "read"]  # glFinish (GIL released) before the read
 
 

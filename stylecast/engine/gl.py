@@ -6,6 +6,10 @@ Every program takes clip-space positions (in_pos) and a vec4 of per-vertex data
 
 from __future__ import annotations
 
+import ctypes
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 from stylecast.engine.errors import BackendError
@@ -31,32 +35,31 @@ void main() {
     f_color = vec4(texture(tex, v_attr.xy).rgb, 1.0);
 }
 """
-LID_VERTEX = """
+
+
+def _skin_vertex(uv: str, uv_note: str, weight_note: str) -> str:
+    """A vertex shader for a skin layer drawn over the face (lid skin, stretched chin):
+    the face's positions, the layer's texture coordinates `uv` (in_attr.xy or .zw) and a
+    per-vertex weight (in_lid) for how much of the layer shows."""
+    return f"""
 #version 330
 in vec3 in_pos;
 in vec4 in_attr;
 in float in_lid;
 out vec2 v_uv;
 out float v_lid;
-void main() {
+void main() {{
     gl_Position = vec4(in_pos, 1.0);
-    v_uv = in_attr.zw;  // where the lid skin is sampled
-    v_lid = in_lid;  // how much of it shows here
-}
+    v_uv = in_attr.{uv};  // {uv_note}
+    v_lid = in_lid;  // {weight_note}
+}}
 """
-STRETCH_VERTEX = """
-#version 330
-in vec3 in_pos;
-in vec4 in_attr;
-in float in_lid;
-out vec2 v_uv;
-out float v_lid;
-void main() {
-    gl_Position = vec4(in_pos, 1.0);
-    v_uv = in_attr.xy;  // the skin's own place, in a copy blurred across
-    v_lid = in_lid;  // how stretched it is here
-}
-"""
+
+
+LID_VERTEX = _skin_vertex("zw", "where the lid skin is sampled", "how much of it shows here")
+STRETCH_VERTEX = _skin_vertex(
+    "xy", "the skin's own place, in a copy blurred across", "how stretched it is here"
+)
 LID = """
 #version 330
 uniform sampler2D lid_skin;
@@ -128,6 +131,23 @@ def texture(ctx, image: np.ndarray):
     h, w = image.shape[:2]
     rgba = np.concatenate([image, np.full((h, w, 1), 255, np.uint8)], axis=2)
     return ctx.texture((w, h), 4, np.ascontiguousarray(rgba))
+
+
+@functools.cache
+def gl_finish() -> Callable[[], None] | None:
+    """glFinish of the current context, called through ctypes, or None where EGL cannot
+    give it. ctypes releases Python's GIL for the call: moderngl's own calls hold it, so
+    while llvmpipe rasterized a frame (its read-back waits for that) every other thread of
+    the process stopped (docs/engine.md, "Stalls"). Called just before a read-back, it lets
+    the draws complete with the GIL free; the read then only copies."""
+    try:
+        egl = ctypes.CDLL("libEGL.so.1")
+        egl.eglGetProcAddress.restype = ctypes.c_void_p
+        egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
+        address = egl.eglGetProcAddress(b"glFinish")
+    except (OSError, AttributeError):
+        return None
+    return ctypes.CFUNCTYPE(None)(address) if address else None
 
 
 def create_context():

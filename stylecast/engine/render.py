@@ -35,7 +35,7 @@ from stylecast.engine import gl
 from stylecast.engine.avatar import Avatar, MeshPart
 from stylecast.engine.errors import InputError
 from stylecast.engine.face import INDEX, N_EXPR, N_POSE, rotation_matrix
-from stylecast.engine.gl import create_context, texture
+from stylecast.engine.gl import create_context, gl_finish, texture
 from stylecast.engine.render_mesh import Loops, outline_relief, outlined, triangle_stretch
 
 DEPTH_RANGE = 6.0  # canonical depth units mapped onto the depth buffer's [-1, 1]
@@ -339,6 +339,7 @@ class Renderer:
     def _build_gl(self) -> None:
         ctx = self._ctx
         s = self.size
+        self._finish = gl_finish()  # completes the draws with the GIL released (gl.py)
         self._fbo = ctx.framebuffer(
             color_attachments=[ctx.renderbuffer((s, s), components=4)],
             depth_attachment=ctx.depth_renderbuffer((s, s)),
@@ -626,6 +627,8 @@ class Renderer:
             if tongue_out:
                 self._vaos["tongue_tip"].render()
             ctx.disable(ctx.BLEND)
+            if self._finish is not None:  # the draws complete here, off the GIL
+                self._finish()
             self._fbo.read_into(self._readback, components=3, alignment=1)
         out[...] = np.frombuffer(self._readback, np.uint8).reshape(self.size, self.size, 3)
 

@@ -13,19 +13,14 @@ thread they stalled every live session for that long, here they only take CPU. T
 `gate` bounds how many frames are drawn at the same time (the machine's cores: llvmpipe
 also rasterizes on threads of its own), so N sessions do not thrash N threads.
 
-The renders are kept off Python's GIL (docs/engine.md, "Stalls"): moderngl's calls hold
-it, so while llvmpipe rasterized one session's frame (on its own threads, the render
-thread waiting inside glReadPixels) every other thread of the process stopped: the
-worker's front end, the event loop, the other render threads. Here the draws are
-completed by `glFinish` called through ctypes, which releases the GIL, just before the
-renderer reads the frame back (`_finish_before_read`). llvmpipe's rasterizer belongs to
-the process's screen, so contexts take turns on it whatever the number of render threads:
-its own threads (LP_NUM_THREADS, default the cores) are what draws in parallel.
+The renders are kept off Python's GIL by the renderer itself (engine/gl.py `gl_finish`,
+docs/engine.md "Stalls"). llvmpipe's rasterizer belongs to the process's screen, so
+contexts take turns on it whatever the number of render threads: its own threads
+(LP_NUM_THREADS, default the cores) are what draws in parallel.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import queue
 import threading
@@ -42,46 +37,6 @@ from stylecast.engine.face import neutral_expr, rest_pose
 log = logging.getLogger(__name__)
 
 CALIBRATION_FRAMES = 5  # renders timed at start (their median is the admission estimate)
-
-
-def _gl_finish() -> Callable[[], None] | None:
-    """glFinish of the current context through ctypes (which releases the GIL while it
-    runs), or None where EGL cannot give it."""
-    try:
-        egl = ctypes.CDLL("libEGL.so.1")
-        egl.eglGetProcAddress.restype = ctypes.c_void_p
-        egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
-        address = egl.eglGetProcAddress(b"glFinish")
-    except (OSError, AttributeError):
-        return None
-    return ctypes.CFUNCTYPE(None)(address) if address else None
-
-
-class _FinishFirst:
-    """A renderer's framebuffer whose read-back first lets the GL finish its draws with the
-    GIL released (module doc); everything else is the framebuffer's own."""
-
-    def __init__(self, fbo, finish: Callable[[], None]) -> None:
-        self._fbo = fbo
-        self._finish = finish
-
-    def __getattr__(self, name: str):
-        if name == "_fbo":  # not set yet: no recursion
-            raise AttributeError(name)
-        return getattr(self._fbo, name)
-
-    def read_into(self, *args, **kwargs):
-        self._finish()  # the context is current: the renderer reads inside `with ctx`
-        return self._fbo.read_into(*args, **kwargs)
-
-
-def _finish_before_read(renderer) -> None:
-    """Make `renderer` complete its draws outside the GIL before each read-back (a wrapper
-    around its framebuffer until engine/render.py does this itself)."""
-    finish = _gl_finish()
-    fbo = getattr(renderer, "_fbo", None)
-    if finish is not None and fbo is not None and hasattr(fbo, "read_into"):
-        renderer._fbo = _FinishFirst(fbo, finish)
 
 
 class _Live(NamedTuple):
@@ -152,7 +107,6 @@ class RenderWorker:
         use_rt_priority(self._rt_priority)
         try:
             renderer = Renderer(self.avatar, self.size)
-            _finish_before_read(renderer)
         except BaseException as e:
             self._ready.set_exception(e)
             return
