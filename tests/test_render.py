@@ -94,11 +94,11 @@ def test_closed_lid_is_smooth_skin_not_streaks(renderer, avatar, side):
 
 def test_edge_fringe_is_as_wide_as_asked_on_open_holes_and_gone_on_closed_ones(renderer):
     def widths(e):
-        f = renderer._fringe_vertices(renderer.vertices(e, pose()))
+        f = renderer._fringe.vertices(renderer.vertices(e, pose()))
         n = len(f) // 2
         return np.linalg.norm(f[n:, :2] - f[:n, :2], axis=1) * (renderer.size / 2)  # px
 
-    loops = renderer._loops
+    loops = renderer._fringe.loops
     eyes = loops.loop > 0  # lips first, then the eyes
     open_mouth = widths(expr(jawOpen=0.5))
     assert np.allclose(open_mouth, 1.2, atol=1e-3)  # FRINGE_PX on every edge
@@ -106,7 +106,7 @@ def test_edge_fringe_is_as_wide_as_asked_on_open_holes_and_gone_on_closed_ones(r
     assert np.allclose(closed[eyes], 0.0)  # closed lids: nothing to fade into
     assert np.allclose(closed[~eyes], widths(expr())[~eyes])  # the lips as they were
     # The inside is the side the portrait says, not whatever a closing loop's area says.
-    f = renderer._fringe_vertices(renderer.vertices(expr(jawOpen=0.5), pose()))
+    f = renderer._fringe.vertices(renderer.vertices(expr(jawOpen=0.5), pose()))
     n = len(f) // 2
     lips = slice(0, int(np.sum(~eyes)))
     centre = f[:n][lips, :2].mean(0)
@@ -131,7 +131,7 @@ def test_head_turn_moves_the_face_not_the_background(renderer, avatar):
 def test_turns_stretch_no_part_of_the_face_into_streaks(renderer):
     # The mesh's sides wrap round to the ears, seen edge-on in the portrait; turned towards
     # the camera unchecked, edges there grew 3.3-5x (a pixel of hair smeared into streaks).
-    tri = renderer._indices["face"]
+    tri = renderer._geometry.indices["face"]
     edges = np.unique(np.sort(np.concatenate([tri[:, :2], tri[:, 1:], tri[:, ::2]]), 1), axis=0)
 
     def lengths(p):

@@ -60,9 +60,9 @@ def test_the_read_back_finishes_the_draws_first_and_pixels_are_unchanged():
     expr, pose = neutral_expr(), rest_pose()
     expr[INDEX["jawOpen"]] = 0.6
     with Renderer(avatar, 64) as plain, Renderer(avatar, 64) as finished:
-        plain._finish = None  # no glFinish: moderngl's read waits for the draws itself
-        finished._finish = spy
-        finished._fbo = _Recorder(finished._fbo, calls)
+        plain._scene.finish = None  # no glFinish: moderngl's read waits for the draws itself
+        finished._scene.finish = spy
+        finished._scene.fbo = _Recorder(finished._scene.fbo, calls)
         np.testing.assert_array_equal(finished.render(expr, pose), plain.render(expr, pose))
     assert calls == ["finish", "read"]  # glFinish (GIL released) before the read
 
