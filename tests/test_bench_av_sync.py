@@ -1,13 +1,24 @@
-"""The A/V sync benchmark's judging functions, on signals with a known shift."""
+"""The A/V sync benchmark's reading and judging functions (bench/av_sync_movie.py,
+bench/av_sync_measure.py), on signals with a known shift."""
 
 import numpy as np
 import pytest
 
-from bench import bench_av_sync as avs
+from bench.av_sync_measure import closures
+from bench.av_sync_movie import (
+    SAMPLES_PER_FRAME,
+    aligned_audio,
+    container_check,
+    frame_loudness,
+    lip_gap,
+    locate,
+    read_movie,
+)
 from stylecast.engine.video import VideoWriter
+from stylecast.training.metrics import INNER_LOWER_MID, INNER_UPPER_MID, lip_sync_offset
 from stylecast.training.timeline import Phone
 
-RATE, SPF = avs.RATE, avs.SAMPLES_PER_FRAME
+SPF = SAMPLES_PER_FRAME
 
 
 def burst(n: int, seed: int = 0) -> np.ndarray:
@@ -22,19 +33,19 @@ def test_locate_finds_a_known_shift(at):
     track = np.zeros(50_000, np.float32)
     track[at : at + len(speech)] += speech[: len(track) - at]
     track += np.random.default_rng(1).standard_normal(len(track)).astype(np.float32) * 1e-3
-    assert avs.locate(track, speech) == at
+    assert locate(track, speech) == at
 
 
 def test_locate_finds_speech_that_started_before_the_track():
     speech = burst(4_800)
     track = np.concatenate([speech[1_000:], np.zeros(10_000, np.float32)])
-    assert avs.locate(track, speech) == -1_000
+    assert locate(track, speech) == -1_000
 
 
 def test_frame_loudness_puts_a_burst_on_its_frame():
     audio = np.zeros(20 * SPF, np.float32)
     audio[7 * SPF : 8 * SPF] = 0.5
-    loud = avs.frame_loudness(audio, 20)
+    loud = frame_loudness(audio, 20)
     assert loud.shape == (20,)
     assert int(np.argmax(loud)) == 7
     # the 50 ms window holds the whole 33 ms frame of 0.5 full scale: 0.25 x 2/3 power
@@ -50,30 +61,30 @@ def test_lips_shifted_by_k_frames_peak_at_lag_k(late):
     n = 150
     env = np.convolve(rng.random(n + 20), np.ones(4) / 4, "same")[10 : n + 10]  # (n,) 0..1
     audio = (rng.standard_normal(n * SPF) * np.repeat(0.01 + env, SPF)).astype(np.float32)
-    loud = avs.frame_loudness(audio, n)
+    loud = frame_loudness(audio, n)
     gap = np.roll(env, late)
-    r, lag = avs.lip_sync_offset(gap, loud)
+    r, lag = lip_sync_offset(gap, loud)
     assert lag == late
-    r0, _ = avs.lip_sync_offset(env, loud)
+    r0, _ = lip_sync_offset(env, loud)
     if late:
         assert r < r0 - 0.2
 
 
 def test_lip_gap_is_in_interocular_units():
     points = np.zeros((478, 3), np.float32)
-    points[list(avs.INNER_UPPER_MID), 1] = 100.0
-    points[list(avs.INNER_LOWER_MID), 1] = 106.0  # 6 px apart
+    points[list(INNER_UPPER_MID), 1] = 100.0
+    points[list(INNER_LOWER_MID), 1] = 106.0  # 6 px apart
     points[468, 0], points[473, 0] = 200.0, 260.0  # irises 60 px apart
-    assert avs.lip_gap(points) == pytest.approx(0.1)
+    assert lip_gap(points) == pytest.approx(0.1)
 
 
 def test_closures_count_a_bilabial_only_near_its_frames():
     gap = np.full(60, 0.1)
     gap[10] = 0.0  # lips closed on frame 10 only
     phones = (Phone("AA", 0.0, 0.3), Phone("B", 0.3, 0.35), Phone("AA", 0.35, 0.6))
-    assert avs.closures(gap, phones, 0.0, 0.01) == (1, 1)  # frames 8-11 cover it
-    assert avs.closures(gap, phones, 0.5, 0.01) == (0, 1)  # the speech 15 frames later
-    assert avs.closures(gap, phones[:1], 0.0, 0.01) == (0, 0)
+    assert closures(gap, phones, 0.0, 0.01) == (1, 1)  # frames 8-11 cover it
+    assert closures(gap, phones, 0.5, 0.01) == (0, 1)  # the speech 15 frames later
+    assert closures(gap, phones[:1], 0.0, 0.01) == (0, 0)
 
 
 def test_an_mp4_round_trip_keeps_audio_on_the_video_clock(tmp_path):
@@ -87,8 +98,8 @@ def test_an_mp4_round_trip_keeps_audio_on_the_video_clock(tmp_path):
     with VideoWriter(path, 64, 64, audio=audio) as w:
         for t in range(frames):
             w.write(np.full((64, 64, 3), 20 * t, np.uint8))
-    movie = avs.read_movie(path)
-    check = avs.container_check(movie)
+    movie = read_movie(path)
+    check = container_check(movie)
     assert len(movie.frames) == frames and check.irregular_pts == 0
     assert abs(check.offset_ms) < 0.1
-    assert abs(avs.locate(avs.aligned_audio(movie), sound) - 5 * SPF) <= 2
+    assert abs(locate(aligned_audio(movie), sound) - 5 * SPF) <= 2
