@@ -16,16 +16,22 @@ from stylecast.engine.errors import BackendError
 
 EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
 
-VERTEX = """
+
+def _vertex(*inputs: tuple[str, str]) -> str:
+    """A vertex shader that places the clip-space position (in_pos) and hands each
+    per-vertex input (type, name) on to the fragment shader: in_<name> as v_<name>."""
+    declared = "".join(f"in {kind} in_{name};\nout {kind} v_{name};\n" for kind, name in inputs)
+    copied = "".join(f"    v_{name} = in_{name};\n" for _, name in inputs)
+    return f"""
 #version 330
 in vec3 in_pos;
-in vec4 in_attr;
-out vec4 v_attr;
-void main() {
+{declared}void main() {{
     gl_Position = vec4(in_pos, 1.0);
-    v_attr = in_attr;
-}
+{copied}}}
 """
+
+
+VERTEX = _vertex(("vec4", "attr"))
 TEXTURED = """
 #version 330
 uniform sampler2D tex;
@@ -84,22 +90,7 @@ void main() {
 # open, and antialiased along each piece's outline without multisampling: in_edge holds
 # barycentric coordinates that fall to 0 on the outline (render_mesh.outlined), so their
 # least value over its screen-space gradient is the distance to the outline in pixels.
-INTERIOR_VERTEX = """
-#version 330
-in vec3 in_pos;
-in vec4 in_attr;
-in vec3 in_edge;
-in vec3 in_flat;
-out vec4 v_attr;
-out vec3 v_edge;
-out vec3 v_flat;
-void main() {
-    gl_Position = vec4(in_pos, 1.0);
-    v_attr = in_attr;
-    v_edge = in_edge;
-    v_flat = in_flat;
-}
-"""
+INTERIOR_VERTEX = _vertex(("vec4", "attr"), ("vec3", "edge"), ("vec3", "flat"))
 INTERIOR = """
 #version 330
 uniform float lit;  // the lips' shadow: 1 wide open, darker barely open
