@@ -263,3 +263,32 @@ def test_a_front_end_without_mel_is_sooner_and_gives_the_same_phonemes_and_proso
         for f in lean.push(x[n : n + 40], SAMPLE_RATE):
             need = frame_start(f.index + 1 + 2)
             assert need <= n + 40 < need + 40
+
+
+def test_a_front_end_without_phonemes_runs_no_recognizer_and_gives_the_same_frames(clip):
+    full = audio.AudioFrontEnd()  # mel + phonemes, look-ahead 3
+    lean = audio.AudioFrontEnd(phonemes=False)
+    assert lean._recognizer is None and not lean.recognizes
+    assert lean.lookahead == full.lookahead == audio.MEL_LOOKAHEAD
+    sizes = [320, 7, 1600, 533]
+    a, b = stream(full, clip, sizes), stream(lean, clip, sizes)
+    assert [f.index for f in a] == [f.index for f in b]
+    mel_a, phon_a, pros_a = as_arrays(a)
+    mel_b, phon_b, pros_b = as_arrays(b)
+    np.testing.assert_array_equal(mel_a, mel_b)
+    np.testing.assert_array_equal(pros_a, pros_b)
+    assert np.all(phon_b == audio.NO_PHONEME) and len(set(phon_a.tolist())) > 3
+    # each frame leaves on the same push as with the recognizer (mel decides: 3 frames)
+    x = speechlike(0.6, seed=3)
+    full, lean = audio.AudioFrontEnd(), audio.AudioFrontEnd(phonemes=False)
+    for n in range(0, len(x), 40):
+        got = [f.index for f in lean.push(x[n : n + 40], SAMPLE_RATE)]
+        assert got == [f.index for f in full.push(x[n : n + 40], SAMPLE_RATE)]
+    # with neither mel nor phonemes only prosody's look-ahead is left; reset still works
+    bare = audio.AudioFrontEnd(mel=False, phonemes=False)
+    assert bare.lookahead == audio.PROSODY_LOOKAHEAD == 1
+    bare.push(x, SAMPLE_RATE)
+    bare.reset()
+    again = bare.push(clip, SAMPLE_RATE) + bare.flush()
+    assert again[0].index == 0 and len(again) == len(phon_a)
+    np.testing.assert_array_equal(as_arrays(again)[2], pros_a)

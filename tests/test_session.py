@@ -346,6 +346,7 @@ async def test_config_chooses_the_motion_backend(speech):
     session = Session(None, "neutral", config)
     assert session.model.name != BaselineMotion().name  # the exported learned model
     await session.start()
+    assert not session._front.recognizes  # it reads the log-mel window: no recognizer
     session.push_audio(speech, 16_000)
     session.end_segment()
     jaw = []

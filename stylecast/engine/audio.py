@@ -29,6 +29,7 @@ from stylecast.engine.pcm import (
     frames_covering,
     validate_pcm,
 )
+from stylecast.engine.phonemes import SIL_ID
 from stylecast.engine.prosody import WINDOW as PROSODY_WINDOW
 from stylecast.engine.prosody import prosody
 from stylecast.engine.recognizer import DEFAULT_LOOKAHEAD, PhoneRecognizer, RecognizerConfig
@@ -64,6 +65,7 @@ MEL_LOOKAHEAD = _lookahead(lambda t: (mel_anchor(t) + MEL_FRAMES - MEL_BEFORE - 
 PROSODY_LOOKAHEAD = _lookahead(lambda t: prosody_centre(t) + PROSODY_WINDOW // 2)  # 1 = 33 ms
 PHONEME_LOOKAHEAD = DEFAULT_LOOKAHEAD  # the recognizer's default; see recognizer.py
 MAX_PHONEME_LOOKAHEAD = 30  # 1 s; past 10 frames the answer no longer changes (docs/audio.md)
+NO_PHONEME = SIL_ID  # the phoneme id of every frame of a front end made with phonemes=False
 _FIRST_SAMPLE = min(
     (mel_anchor(0) - MEL_BEFORE) * HOP - WIN // 2 - 1,  # first mel window, pre-emphasis tap
     prosody_centre(0) - PROSODY_WINDOW // 2,
@@ -152,10 +154,19 @@ class AudioFrontEnd:
         phoneme_lookahead: int = PHONEME_LOOKAHEAD,
         recognizer_config: RecognizerConfig | None = None,
         mel: bool = True,
+        phonemes: bool = True,
+        recognizer: PhoneRecognizer | None = None,
     ) -> None:
         """mel=False: for models that do not read the log-mel window; frames then carry
         the log-mel of silence (SILENT_MEL) and need no mel look-ahead, so they come out
-        sooner (look-ahead max(prosody 1, phoneme) frames instead of at least 3)."""
+        sooner (look-ahead max(prosody 1, phoneme) frames instead of at least 3).
+        phonemes=False: for models that do not read phoneme ids (the SAAS and StyleTalk
+        exports read the log-mel window); no phone recognizer is made or run (it is most
+        of the front end's cost, and pocketsphinx holds Python's GIL while it decodes),
+        every frame carries NO_PHONEME (SIL), the phoneme look-ahead does not apply, and
+        the other inputs are the same. `recognizer`: one to use instead of a new
+        in-process PhoneRecognizer (anything with its push/flush/reset and lookahead,
+        e.g. engine/recognizer_pool.py's); its look-ahead is the phoneme look-ahead."""
         if isinstance(phoneme_lookahead, bool) or not isinstance(phoneme_lookahead, int):
             raise InputError(
                 f"phoneme look-ahead must be an int of frames; got {phoneme_lookahead!r}"
@@ -166,11 +177,17 @@ class AudioFrontEnd:
                 f"got {phoneme_lookahead}"
             )
         self.computes_mel = bool(mel)
+        self.recognizes = bool(phonemes)
         self._feature_lookahead = max(MEL_LOOKAHEAD if mel else 0, PROSODY_LOOKAHEAD)
-        self.lookahead = max(self._feature_lookahead, phoneme_lookahead)  # frames
         self._log_mel = LogMel()
         self._resampler = StreamResampler()
-        self._recognizer = PhoneRecognizer(phoneme_lookahead, recognizer_config)
+        self._recognizer: PhoneRecognizer | None = None
+        if self.recognizes:
+            self._recognizer = recognizer or PhoneRecognizer(phoneme_lookahead, recognizer_config)
+            phoneme_lookahead = self._recognizer.lookahead
+        self.lookahead = max(
+            self._feature_lookahead, phoneme_lookahead if self.recognizes else 0
+        )  # frames
         self._phones: deque[int] = deque()  # decided ids of frames next_frame ..
         self._raw = _Samples(_FIRST_SAMPLE)  # 16 kHz samples, zeros before 0
         self._mel = _Samples(mel_anchor(0) - MEL_BEFORE, (N_MELS,), 256)  # computed mel frames
@@ -197,7 +214,8 @@ class AudioFrontEnd:
     def flush_batch(self) -> FrameBatch:
         head = self._push16k(self._resampler.flush())
         n_frames = frames_covering(self._raw.end)
-        self._phones.extend(self._recognizer.flush(n_frames).tolist())
+        if self._recognizer is not None:
+            self._phones.extend(self._recognizer.flush(n_frames).tolist())
         pad = max(frame_start(n_frames + self._feature_lookahead) - self._raw.end, 0)
         self._raw.append(np.zeros(pad, np.float32))
         tail = self._emit(n_frames)
@@ -207,8 +225,16 @@ class AudioFrontEnd:
     def reset(self) -> None:
         """Barge-in: forget all audio, pending frames and adaptation; next push is frame 0."""
         self._resampler.reset()
-        self._recognizer.reset()
+        if self._recognizer is not None:
+            self._recognizer.reset()
         self._new_segment()
+
+    def close(self) -> None:
+        """Free what the front end holds outside Python's memory (a remote recognizer's
+        slot); in-process front ends need nothing. Idempotent."""
+        close = getattr(self._recognizer, "close", None)
+        if close is not None:
+            close()
 
     def _new_segment(self) -> None:
         self._phones.clear()
@@ -219,6 +245,8 @@ class AudioFrontEnd:
 
     def _push16k(self, y: np.ndarray) -> FrameBatch:
         self._raw.append(y)
+        if self._recognizer is None:
+            return self._emit(self._ready_frames())
         self._phones.extend(self._recognizer.push(y).tolist())
         return self._emit(min(self._ready_frames(), self.next_frame + len(self._phones)))
 
@@ -246,7 +274,10 @@ class AudioFrontEnd:
             mel = np.full((n, MEL_FRAMES, N_MELS), SILENT_MEL, np.float32)
         starts = prosody_centre(t) - PROSODY_WINDOW // 2 - self._raw.lo
         windows = self._raw.data[starts[:, None] + np.arange(PROSODY_WINDOW)]  # (n, 800)
-        phones = np.array([self._phones.popleft() for _ in range(n)], np.int64)
+        if self._recognizer is None:
+            phones = np.full(n, NO_PHONEME, np.int64)
+        else:
+            phones = np.array([self._phones.popleft() for _ in range(n)], np.int64)
         self.next_frame = first + n
         # forget what the next frame no longer needs
         self._mel.drop_before(int(mel_anchor(self.next_frame)) - MEL_BEFORE)

@@ -56,6 +56,7 @@ from stylecast.engine.motion_backend import (
     stack_inputs,
     stack_states,
 )
+from stylecast.engine.recognizer_pool import RecognizerPool
 
 if TYPE_CHECKING:
     from stylecast.engine.session import Session
@@ -234,7 +235,11 @@ class Scheduler:
         budget: float = DEFAULT_BUDGET,
         render_threads: int = DEFAULT_RENDER_THREADS,
         rt_priority: int | None = None,
+        recognizer_process: bool | None = None,
     ) -> None:
+        """recognizer_process: run the sessions' phone recognizers in one child process
+        (engine/recognizer_pool.py) instead of on the worker thread; default: in real
+        time, for a model that reads phonemes. Same ids either way; see docs/engine.md."""
         assert mode in MODES, mode
         assert render_threads >= 1, render_threads
         assert rt_priority is None or 1 <= rt_priority <= 99, rt_priority
@@ -247,10 +252,17 @@ class Scheduler:
         self.render_threads = render_threads
         self.render_gate = threading.Semaphore(render_threads)  # frames drawn at once
         # the front end this model needs: no log-mel window (and a shorter phoneme
-        # look-ahead) when the model does not read it
+        # look-ahead) when the model does not read it; no phone recognizer when it reads
+        # no phoneme ids (the SAAS and StyleTalk exports)
         reads = getattr(model, "reads", frozenset(MotionInputs._fields))
         self.reads_mel = "mel" in reads
+        self.reads_phonemes = "phonemes" in reads
         self.phoneme_lookahead = PHONEME_LOOKAHEAD if self.reads_mel else PHONEME_LOOKAHEAD_NO_MEL
+        if recognizer_process is None:
+            recognizer_process = mode == "realtime" and self.reads_phonemes
+        self.recognizers: RecognizerPool | None = None
+        if recognizer_process and self.reads_phonemes:
+            self.recognizers = RecognizerPool(rt_priority=self.rt_priority)
         self.ticks = 0  # ticks run so far
         self.late_ticks = 0  # real-time ticks that ended after their frame's deadline
         self.skipped_ticks = 0  # real-time ticks that rendered no video (overload)
@@ -303,7 +315,24 @@ class Scheduler:
         with self._front_lock:
             if self._front_ends:
                 return self._front_ends.pop()
-        return AudioFrontEnd(self.phoneme_lookahead, mel=self.reads_mel)
+        return self._new_front_end()
+
+    def _new_front_end(self) -> AudioFrontEnd:
+        remote = None
+        if self.recognizers is not None:
+            remote = self.recognizers.recognizer(self.phoneme_lookahead)
+        return AudioFrontEnd(
+            self.phoneme_lookahead,
+            mel=self.reads_mel,
+            phonemes=self.reads_phonemes,
+            recognizer=remote,
+        )
+
+    def close(self) -> None:
+        """Stop what the scheduler runs outside this process (the recognizer process);
+        idempotent. Sessions still attached stop on their next audio."""
+        if self.recognizers is not None:
+            self.recognizers.close()
 
     def give_back(self, front: AudioFrontEnd) -> None:
         """A leaving session's front end, kept for the next session."""
@@ -316,7 +345,7 @@ class Scheduler:
         sessions joining later do not stall the live ones: call it at start-up."""
         with self._front_lock:
             missing = sessions - len(self._front_ends)
-        made = [AudioFrontEnd(self.phoneme_lookahead, mel=self.reads_mel) for _ in range(missing)]
+        made = [self._new_front_end() for _ in range(missing)]
         with self._front_lock:
             self._front_ends.extend(made)
 
