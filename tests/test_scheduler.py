@@ -296,3 +296,47 @@ async def test_a_slow_render_never_blocks_the_tick_nor_the_other_sessions(monkey
     assert slow.stats.skipped_video >= sum(m.video is None for m in got["slow"])  # counted
     late = recent[-1].produced - got["fast"][-1].produced
     assert late < 0.2  # and stays within a few frames of the clock
+
+
+class MelOnly(BaselineMotion):
+    """A model that reads the log-mel window and no phoneme ids (as the exports do)."""
+
+    reads = frozenset({"mel", "prosody", "noise"})
+
+
+def test_front_ends_follow_what_the_model_reads():
+    rt = Scheduler(BaselineMotion(), "realtime")
+    try:  # the baseline reads phonemes: in real time its recognizers run in a child
+        assert rt.recognizers is not None
+        front = rt.front_end()
+        assert front.recognizes and front._recognizer.pool is rt.recognizers
+    finally:
+        rt.close()
+    mel = Scheduler(MelOnly(), "realtime")
+    front = mel.front_end()
+    assert mel.recognizers is None and not front.recognizes and front.computes_mel
+    manual = Scheduler(BaselineMotion(), "manual")  # tests and files: in process
+    assert manual.recognizers is None and manual.front_end().recognizes
+
+
+async def test_a_dead_recognizer_process_stops_its_sessions_with_a_clear_error():
+    import os
+    import signal
+
+    from stylecast.engine.errors import BackendError
+
+    scheduler = Scheduler(BaselineMotion(), "realtime")
+    session = Session(None, "neutral", SessionConfig(video=False), scheduler)
+    await session.start()
+    try:
+        session.push_audio(tone(0.3), 16_000)
+        for _ in range(10):
+            await session.__anext__()
+        os.kill(scheduler.recognizers.pid, signal.SIGKILL)
+        session.push_audio(tone(0.3), 16_000)
+        with pytest.raises(BackendError, match=r"recognizer process .* died"):
+            for _ in range(30):
+                await session.__anext__()
+    finally:
+        await session.aclose()
+        scheduler.close()

@@ -360,14 +360,20 @@ class Session:
                         self._inbox.appendleft(("audio", item[1][n:], *item[2:]))
                         item = ("audio", item[1][:n], *item[2:])
                         more = True
-            if item[0] == "audio":
-                budget -= len(item[1]) / item[2]
-                self._ingest_s += len(item[1]) / item[2]
-                self._playout.push(item[1], item[2], item[3])
-            elif item[0] == "end":
-                self._playout.end_segment()
-            else:
-                self._playout.clear(self._frame)
+            try:
+                if item[0] == "audio":
+                    budget -= len(item[1]) / item[2]
+                    self._ingest_s += len(item[1]) / item[2]
+                    self._playout.push(item[1], item[2], item[3])
+                elif item[0] == "end":
+                    self._playout.end_segment()
+                else:
+                    self._playout.clear(self._frame)
+            except BackendError as e:  # the recognizer process died: this session stops
+                log.error("session stopped: %s", e)
+                self._fail(str(e))
+                more = False
+                break
         self._ingest_ms += 1000.0 * (time.perf_counter() - t0)
         return more
 
