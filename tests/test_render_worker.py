@@ -7,16 +7,28 @@ import threading
 import numpy as np
 import pytest
 
-from stylecast.engine.avatar import load_avatar
 from stylecast.engine.errors import InputError
 from stylecast.engine.face import INDEX, neutral_expr, rest_pose
 from stylecast.engine.render import Renderer
 from stylecast.engine.render_worker import RenderWorker
 
 
-def test_render_worker_draws_what_the_renderer_draws():
-    avatar = load_avatar("default")
-    worker = RenderWorker(avatar, 48, threading.Semaphore(1))
+@pytest.fixture
+def make_worker(avatar):
+    """RenderWorker(avatar, size) factory; the test's workers are closed after it."""
+    workers = []
+
+    def make(size: int) -> RenderWorker:
+        workers.append(RenderWorker(avatar, size, threading.Semaphore(1)))
+        return workers[-1]
+
+    yield make
+    for worker in workers:
+        worker.close()
+
+
+def test_render_worker_draws_what_the_renderer_draws(make_worker, avatar):
+    worker = make_worker(48)
     assert worker.start().result(timeout=30) > 0  # calibration ms
     expr, pose = neutral_expr(), rest_pose()
     expr[0] = 1.0
@@ -28,24 +40,22 @@ def test_render_worker_draws_what_the_renderer_draws():
     worker.close()
 
 
-def test_a_renderer_that_cannot_be_made_fails_start():
-    worker = RenderWorker(load_avatar("default"), 8, threading.Semaphore(1))  # < 16 px
+def test_a_renderer_that_cannot_be_made_fails_start(make_worker):
+    worker = make_worker(8)  # < 16 px
     with pytest.raises(InputError, match="out of range"):
         worker.start().result(timeout=30)
-    worker.close()
 
 
-def test_a_failed_frame_fails_its_future_and_the_worker_goes_on():
-    worker = RenderWorker(load_avatar("default"), 32, threading.Semaphore(1))
+def test_a_failed_frame_fails_its_future_and_the_worker_goes_on(make_worker):
+    worker = make_worker(32)
     worker.start().result(timeout=30)
     with pytest.raises(InputError, match="expected expr"):
         worker.submit(np.zeros(3, np.float32), rest_pose()).result(timeout=30)
     rgb, _ = worker.submit(neutral_expr(), rest_pose()).result(timeout=30)
     assert rgb.shape == (32, 32, 3)
-    worker.close()
 
 
-def test_the_read_back_finishes_the_draws_first_and_pixels_are_unchanged():
+def test_the_read_back_finishes_the_draws_first_and_pixels_are_unchanged(avatar):
     from stylecast.engine.gl import gl_finish
 
     calls = []
@@ -56,7 +66,6 @@ def test_the_read_back_finishes_the_draws_first_and_pixels_are_unchanged():
         calls.append("finish")
         finish()
 
-    avatar = load_avatar("default")
     expr, pose = neutral_expr(), rest_pose()
     expr[INDEX["jawOpen"]] = 0.6
     with Renderer(avatar, 64) as plain, Renderer(avatar, 64) as finished:
