@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylecast.engine.render_fringe import Fringe
+from stylecast.engine.render_fringe import FRINGE_PX, Fringe
 from stylecast.engine.render_geometry import Geometry
 from tests.test_render import expr, pose
 
@@ -30,7 +30,7 @@ def test_edge_fringe_is_as_wide_as_asked_on_open_holes_and_gone_on_closed_ones(g
     loops = fringe.loops
     eyes = loops.loop > 0  # lips first, then the eyes
     open_mouth = widths(expr(jawOpen=0.5))
-    assert np.allclose(open_mouth, 1.2, atol=1e-3)  # FRINGE_PX on every edge
+    assert np.allclose(open_mouth, FRINGE_PX, atol=1e-3)  # on every edge
     closed = widths(expr(eyeBlinkLeft=1.0, eyeBlinkRight=1.0))
     assert np.allclose(closed[eyes], 0.0)  # closed lids: nothing to fade into
     assert np.allclose(closed[~eyes], widths(expr())[~eyes])  # the lips as they were
