@@ -179,6 +179,39 @@ def test_rows_merge_only_under_the_same_protocol(tmp_path):
     assert again["rows"]["SAAS, retrained"]["m_lvd_mm"] == 3.0
 
 
+def test_rows_merge_only_with_the_same_judge_weights(tmp_path):
+    """The sync judge is compared by its weights where both files recorded them (a judge
+    retrained in the same folder must not merge), by its folder alone with older files."""
+    proto = {"corpus": "/c", "split": "test", "sync": "/runs/st", "rig": "abc"}
+    path = tmp_path / "results.json"
+    ev.save_json({"protocol": {**proto, "sync_weights": "111"}, "rows": {"A": {}}}, path)
+    with pytest.raises(ev.InputError, match="sync_weights"):
+        ev.merge_rows({"protocol": {**proto, "sync_weights": "222"}, "rows": {}}, path)
+    assert ev.merge_rows({"protocol": {**proto, "sync_weights": "111"}, "rows": {}}, path) == ["A"]
+    assert ev.merge_rows({"protocol": dict(proto), "rows": {}}, path) == ["A"]  # older file
+    with pytest.raises(ev.InputError, match="sync"):
+        ev.merge_rows({"protocol": {**proto, "sync": "/runs/other"}, "rows": {}}, path)
+    with pytest.raises(ev.InputError, match="no protocol"):
+        ev.merge_rows({"rows": {}}, path)
+
+
+def test_protocol_names_the_judge_by_its_weights(tmp_path):
+    from stylecast.cli.eval import sync_weights_id
+
+    folder = tmp_path / "run" / "sync" / "last"
+    folder.mkdir(parents=True)
+    assert sync_weights_id(tmp_path / "run") is None  # no judge there
+    (folder / "model.safetensors").write_bytes(b"judge one")
+    first = sync_weights_id(tmp_path / "run")
+    (folder / "model.safetensors").write_bytes(b"judge two")
+    assert len(first) == 12 and sync_weights_id(tmp_path / "run") != first
+
+
+def test_the_baseline_row_can_be_left_out():
+    assert [s.name for s in ev.load_systems(None, None)] == ["baseline (visemes)"]
+    assert ev.load_systems(None, None, baseline=False) == []
+
+
 def test_rename_arguments():
     from stylecast.cli.eval import _renames
 

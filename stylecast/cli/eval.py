@@ -75,6 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-mean-face", action="store_true", help="skip the static mean-face reference row"
     )
     p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the viseme baseline row (a run whose rows another run will --merge)",
+    )
+    p.add_argument(
         "--table-from",
         type=Path,
         metavar="RESULTS_JSON",
@@ -126,8 +131,20 @@ def protocol(args: argparse.Namespace) -> dict:
         "samples": args.samples,
         "diversity_utts": args.diversity_utts,
         "sync": None if args.sync is None else str(Path(args.sync).resolve()),
+        "sync_weights": None if args.sync is None else sync_weights_id(args.sync),
         "rig": digest.hexdigest()[:12],
     }
+
+
+def sync_weights_id(run: str | Path) -> str | None:
+    """First 12 hex of the sha256 of RUN's sync/last weights (the judge itself, not only its
+    folder: a run retrained in place must not merge with rows its old judge scored)."""
+    import hashlib
+
+    from stylecast.models.checkpoint import WEIGHTS
+
+    path = Path(run) / "sync" / "last" / WEIGHTS
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else None
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -168,7 +185,7 @@ def _eval(args: argparse.Namespace) -> int:
              args.corpus, args.split, time.perf_counter() - started)  # fmt: skip
     systems = ev.load_systems(args.saas, args.styletalk, not args.no_knockouts,
                               args.saas_no_hyperstyle, extra, ablations,
-                              args.saas_name)  # fmt: skip
+                              args.saas_name, not args.no_baseline)  # fmt: skip
     if not args.no_mean_face:
         systems.insert(1, ev.MeanFace.from_corpus(args.corpus))
     sync = ev.load_sync_discriminator(args.sync) if args.sync else None

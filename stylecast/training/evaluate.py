@@ -740,10 +740,12 @@ def load_systems(
     extra: list[tuple[str, Path]] = (),
     ablations: list[tuple[str, Path]] = (),
     saas_name: str | None = None,
+    baseline: bool = True,
 ) -> list:
     """Baseline, StyleTalk, SAAS (+ its knock-outs), then `extra` full systems and
-    expression-only `ablations`, each (row name, checkpoint folder)."""
-    systems: list = [Baseline()]
+    expression-only `ablations`, each (row name, checkpoint folder). baseline=False leaves
+    the viseme baseline out (a run that only scores rows to --merge elsewhere)."""
+    systems: list = [Baseline()] if baseline else []
     if styletalk:
         systems.append(system_for(styletalk))
     if saas:
@@ -766,6 +768,9 @@ def load_systems(
     return systems
 
 
+LATER_KEYS = ("sync_weights",)  # protocol keys that results.json files before them lack
+
+
 def merge_rows(results: dict, path: str | Path, renames: dict[str, str] | None = None) -> list[str]:
     """Append to results["rows"] the rows of an earlier results.json that this one does not
     have, after checking both were made under the same protocol (results["protocol"]);
@@ -780,9 +785,13 @@ def merge_rows(results: dict, path: str | Path, renames: dict[str, str] | None =
     renames = {k: v for k, v in (renames or {}).items() if k in other.get("rows", {})}
     other["rows"] = {renames.get(k, k): v for k, v in other.get("rows", {}).items()}
     mine, theirs = results.get("protocol"), other.get("protocol")
-    if mine is None or theirs != mine:
-        diff = sorted(k for k in set(mine or {}) | set(theirs or {})
-                      if (mine or {}).get(k) != (theirs or {}).get(k))  # fmt: skip
+    if mine is None or theirs is None:
+        raise InputError(f"--merge {path}: no protocol recorded, cannot check it matches")
+    # Keys added to the protocol later (LATER_KEYS) are compared only where both files have
+    # them: older files could not record them.
+    keys = (set(mine) | set(theirs)) - {k for k in LATER_KEYS if k not in mine or k not in theirs}
+    diff = sorted(k for k in keys if mine.get(k) != theirs.get(k))
+    if diff:
         raise InputError(f"--merge {path}: made under another protocol (differs in {diff})")
     added = [n for n in other["rows"] if n not in results["rows"]]
     for name in added:
