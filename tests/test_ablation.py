@@ -1,5 +1,7 @@
 """Retrained SAAS ablations: each repeats the run's record but the part it removes."""
 
+import dataclasses
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -68,6 +70,7 @@ def test_no_hyperstyle_retrains_expression_from_the_run_style_stage(run, tmp_pat
     # The run's style stage is adopted (extractor and its optimiser state), not retrained.
     assert meta_of(tmp_path / "style" / LAST)["style_from"] == str(folder / "style" / LAST)
     assert not (tmp_path / "pose").exists()
+    assert read_run_record(tmp_path) == read_run_record(folder)  # nothing else changed
 
 
 def test_no_codebook_then_both_removed_reusing_its_style_stage(run, tmp_path):
@@ -89,6 +92,32 @@ def test_no_codebook_then_both_removed_reusing_its_style_stage(run, tmp_path):
     assert same(weights(both / "expression" / LAST, "style_extractor."),
                 weights(solo / "style" / LAST, "style_extractor."))  # fmt: skip
     assert meta_of(both / "style" / LAST)["style_from"] == str(solo / "style" / LAST)
+    run_cfg, trains, losses = read_run_record(folder)
+    no_codebook = dataclasses.replace(
+        run_cfg, style=dataclasses.replace(run_cfg.style, codebook=False)
+    )
+    assert read_run_record(both) == (no_codebook, trains, losses)
+
+
+def test_both_removed_adopts_a_style_stage_made_with_other_expression_switches(run, tmp_path):
+    """--style-from may name a no-codebook folder trained for a run with another expression
+    config (an older run without the audio skip): the result keeps this run's config."""
+    folder, data = run
+    run_cfg, trains, losses = read_run_record(folder)
+    old = dataclasses.replace(
+        run_cfg,
+        style=dataclasses.replace(run_cfg.style, codebook=False),
+        expression=dataclasses.replace(run_cfg.expression, audio_skip=False),
+    )
+    source = tmp_path / "old-no-codebook"
+    train_saas(source, old, data, trains, losses, progress=False)
+    both = tmp_path / "both"
+    run_ablation("no-codebook-no-hyperstyle", folder, both, data, style_from=source)
+    model, cfg, _ = load_model(both / "expression" / LAST)
+    assert cfg.expression.audio_skip and model.expression.audio_skip is not None
+    assert cfg == dataclasses.replace(old, expression=run_cfg.expression)
+    assert same(weights(both / "expression" / LAST, "style_extractor."),
+                weights(source / "style" / LAST, "style_extractor."))  # fmt: skip
 
 
 def test_ablation_refuses_an_unfinished_style_stage(run, tmp_path):
