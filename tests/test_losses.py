@@ -14,11 +14,13 @@ from stylecast.models.losses import (  # noqa: E402
     RigMouthLoss,
     RigMouthTerms,
     StyleDiscriminator,
+    SyncScale,
     TemporalDiscriminator,
     hinge_d_loss,
     hinge_g_loss,
     reconstruction_loss,
     ssim_1d,
+    sync_contrastive_loss,
     sync_d_loss,
     sync_g_loss,
     triplet_loss,
@@ -206,3 +208,61 @@ def test_rig_mouth_loss_follows_the_models_name_order():
     e = torch.tensor([[[0.0, 0.1]]])  # jawOpen 0.1
     full = RigMouthLoss(ARKIT_NAMES)
     assert torch.allclose(loss.lip_gap(e), full.lip_gap(_with(ARKIT_NAMES, jawOpen=0.1)))
+
+
+# ---------------------------------------------------------------- contrastive sync loss
+
+
+def _windows(b: int, s: int, d: int = 16, seed: int = 0) -> torch.Tensor:
+    return torch.nn.functional.normalize(
+        torch.randn(b, s, d, generator=torch.Generator().manual_seed(seed)), dim=-1
+    )
+
+
+def test_contrastive_sync_loss_is_low_when_each_mouth_matches_its_own_audio():
+    audio = _windows(2, 6)
+    loss, accuracy = sync_contrastive_loss(audio, audio, torch.tensor(30.0), min_shift=2)
+    shuffled = audio.flatten(0, 1)[torch.randperm(12)].reshape(2, 6, -1)
+    worse, chance = sync_contrastive_loss(shuffled, audio, torch.tensor(30.0), min_shift=2)
+    assert accuracy == 1.0 and loss < 0.1
+    assert worse > loss + 1.0 and chance < 0.5
+
+
+def test_contrastive_sync_loss_ignores_same_row_neighbours_closer_than_min_shift():
+    audio = _windows(1, 4)
+    mouth = audio.clone()
+    mouth[0, 1] = audio[0, 2]  # mouth 1 looks like audio 2, one frame away
+    scale = torch.tensor(30.0)
+    strict, _ = sync_contrastive_loss(mouth, audio, scale, min_shift=1)
+    lenient, accuracy = sync_contrastive_loss(mouth, audio, scale, min_shift=2)
+    assert lenient < strict  # the confusable neighbour is no negative at min_shift 2
+    assert accuracy == 1.0
+
+
+def test_contrastive_sync_loss_penalises_a_still_mouth_that_matches_the_audio():
+    audio = _windows(2, 3)
+    mouth = _windows(2, 3, seed=1) * 0.2 + audio
+    scale = torch.tensor(20.0)
+    base, _ = sync_contrastive_loss(mouth, audio, scale, 2, still=torch.zeros_like(audio))
+    fooled, _ = sync_contrastive_loss(mouth, audio, scale, 2, still=audio)
+    assert fooled > base + 0.3  # zero rows: no still negative
+    sync_contrastive_loss(mouth.requires_grad_(), audio, scale, 2, still=audio)[0].backward()
+    assert mouth.grad.abs().sum() > 0
+
+
+def test_sync_scale_is_learned_and_clamped():
+    scale = SyncScale(10.0, max_scale=50.0)
+    assert scale().item() == pytest.approx(10.0)
+    with torch.no_grad():
+        scale.log_scale.fill_(10.0)
+    assert scale().item() == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="initial scale"):
+        SyncScale(0.0)
+
+
+def test_audio_embedding_from_shared_frame_features_is_the_same():
+    torch.manual_seed(0)
+    disc = LipSyncDiscriminator(SMALL, ContentConfig("mel", mel_channels=8), n_mouth=27)
+    audio = torch.randn(3, 5, 16, 80)
+    shared = disc.embed_audio_frames(disc.audio_frame(audio))
+    assert torch.allclose(disc.embed_audio(audio), shared)

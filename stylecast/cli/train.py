@@ -69,6 +69,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="torch CPU threads, 0 = torch's default (on the shared 2-core machine one "
             "thread trained 7x faster than two)",
         )
+        p.add_argument(
+            "--keep",
+            type=int,
+            nargs="+",
+            default=(),
+            metavar="STEP",
+            help="also keep each stage's checkpoint at these steps as STAGE/step<N> (to follow "
+            "a run's models, e.g. the gaze along a StyleTalk run)",
+        )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.set_defaults(func=_train, model=name)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
@@ -99,6 +108,7 @@ def _train(args: argparse.Namespace) -> int:
         style_frames=args.frames,
         lr=args.lr,
         seed=args.seed,
+        keep_steps=tuple(args.keep),
     )
     progress = not args.no_progress
     if args.model == "styletalk":

@@ -355,6 +355,10 @@ class SAASConfig:
 
 
 MOUTH_INPUTS = ("blendshapes", "vertices")  # what the lip-sync discriminator's mouth side reads
+# How the lip-sync discriminator is trained: "contrastive" (InfoNCE over the batch's windows,
+# learned logit scale) or "bce" (the first recipe: BCE on (cos + 1) / 2, true vs one shifted
+# window; on the 20-hour corpus it learned nothing, docs/training.md).
+SYNC_LOSSES = ("contrastive", "bce")
 
 
 @dataclass(frozen=True)
@@ -368,9 +372,24 @@ class DiscriminatorConfig:
     channels: int = 128  # width of the 1-D convolution stacks
     temporal_layers: int = 3  # stride-2 conv layers of the PatchGAN discriminators
     n_styles: int = 32  # classes of the style discriminator
+    sync_loss: str = "contrastive"  # how the lip-sync D is trained (SYNC_LOSSES)
+    # contrastive: same-utterance audio windows fewer frames than this from the true one
+    # are not used as negatives (0 < |shift| < this); the logit scale starts here.
+    sync_min_shift: int = 2
+    sync_scale: float = 10.0
+    # contrastive: Adam's learning rate for the lip-sync stage (the stage's TrainConfig.lr,
+    # i.e. `--lr`, is the generator's); bce uses TrainConfig.lr as it always did.
+    sync_lr: float = 1e-3
+    # contrastive: a still mouth (the window's first frame held) is one more negative for
+    # every audio window, so a frozen face does not pass as in sync with speech.
+    sync_still: bool = True
 
     def __post_init__(self) -> None:
         _check(self.mouth_input in MOUTH_INPUTS, f"mouth_input must be one of {MOUTH_INPUTS}")
+        _check(self.sync_loss in SYNC_LOSSES, f"sync_loss must be one of {SYNC_LOSSES}")
+        _check(self.sync_min_shift >= 1, "sync_min_shift must be >= 1")
+        _check(self.sync_scale > 0, "sync_scale must be > 0")
+        _check(self.sync_lr > 0, "sync_lr must be > 0")
         _check(self.sync_frames >= 1, "sync_frames must be >= 1")
         for name in ("sync_dim", "point_channels", "channels", "temporal_layers"):
             _check(getattr(self, name) >= 1, f"{name} must be >= 1")

@@ -9,7 +9,8 @@
 - VQ losses come out of `layers.VectorQuantizer`.
 - LipSyncDiscriminator: a mouth encoder (lower-face blendshapes, or rig mouth vertices
   through a PointNet) vs an audio-window encoder (phoneme ids or log-mel); the cosine of
-  their embeddings is the sync score. Trained first on true vs shifted windows, then frozen.
+  their embeddings is the sync score. Trained first (contrastively: each mouth window must
+  pick its own audio window among the batch's, with a learned logit scale), then frozen.
 - StyleDiscriminator: a 1-D PatchGAN classifier of the style of a motion sequence.
 - TemporalDiscriminator: a 1-D PatchGAN real/fake critic over motion, hinge loss.
 """
@@ -183,6 +184,60 @@ def sync_g_loss(cosine: Tensor) -> Tensor:
     return -torch.log(sync_probability(cosine)).mean()
 
 
+class SyncScale(nn.Module):
+    """The learned logit scale of the contrastive sync loss: logits = exp(log_scale) x cos.
+
+    Cosines live in [-1, 1]; fed to a softmax or BCE unscaled, the best separation a
+    discriminator can express is a probability of ~0.7 against ~0.3, so its gradient
+    vanishes early and it learns next to nothing (as the BCE on (cos + 1) / 2 did). CLIP's
+    remedy: a scale learned with the embeddings, clamped at `max_scale`."""
+
+    def __init__(self, initial: float = 10.0, max_scale: float = 100.0) -> None:
+        super().__init__()
+        if not 0 < initial <= max_scale:
+            raise ValueError(f"initial scale must be in (0, {max_scale}], got {initial}")
+        self.max_log = float(torch.log(torch.tensor(max_scale)))
+        self.log_scale = nn.Parameter(torch.log(torch.tensor(float(initial))))
+
+    def forward(self) -> Tensor:
+        return self.log_scale.clamp(max=self.max_log).exp()
+
+
+def sync_contrastive_loss(
+    mouth: Tensor, audio: Tensor, scale: Tensor, min_shift: int, still: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """InfoNCE between mouth and audio windows of every start of every batch row.
+
+    mouth, audio: (B, S, D) embeddings of the windows starting at frames 0..S-1 of each row
+    (window s of the mouth matches window s of the audio). Every mouth window is scored
+    against every audio window of the batch (other rows: other utterances; the same row:
+    the same utterance shifted), and the other way round; the in-sync pair is the class to
+    pick. Pairs of the same row less than `min_shift` frames apart (but not 0) are left
+    out: their audio windows overlap the true one almost entirely. still: (B, S, D)
+    embeddings of each mouth window's first frame held still, an extra negative for its
+    own audio window (rows of zeros: none for that window).
+    Returns (loss, accuracy: share of windows whose best match is the in-sync one)."""
+    b, s, _ = mouth.shape
+    m = F.normalize(mouth.reshape(b * s, -1), dim=-1)
+    a = F.normalize(audio.reshape(b * s, -1), dim=-1)
+    logits = scale * (m @ a.T)  # (BS, BS)
+    row = torch.arange(b, device=mouth.device).repeat_interleave(s)
+    start = torch.arange(s, device=mouth.device).repeat(b)
+    gap = (start[:, None] - start[None, :]).abs()
+    ignored = (row[:, None] == row[None, :]) & (gap > 0) & (gap < min_shift)
+    logits = logits.masked_fill(ignored, float("-inf"))
+    target = torch.arange(b * s, device=mouth.device)
+    by_audio = logits.T  # (BS audio, BS mouth)
+    if still is not None:
+        held = still.reshape(b * s, -1)
+        used = held.abs().sum(-1) > 0
+        extra = scale * (a * F.normalize(held, dim=-1)).sum(-1)
+        by_audio = torch.cat([by_audio, extra.masked_fill(~used, float("-inf"))[:, None]], 1)
+    loss = (F.cross_entropy(logits, target) + F.cross_entropy(by_audio, target)) / 2
+    accuracy = (logits.argmax(dim=-1) == target).float().mean()
+    return loss, accuracy
+
+
 def _temporal_stack(d_in: int, channels: int, layers: int) -> nn.Sequential:
     """1-D PatchGAN body: stride-2 convolutions with LeakyReLU; (B, C, T) -> (B, ch, T')."""
     mods: list[nn.Module] = []
@@ -231,7 +286,12 @@ class LipSyncDiscriminator(nn.Module):
 
     def embed_audio(self, audio: Tensor) -> Tensor:
         """(B, L) phoneme ids or (B, L, 16, 80) log-mel -> (B, sync_dim)."""
-        h = self.audio(self.audio_frame(audio).transpose(1, 2)).mean(dim=-1)
+        return self.embed_audio_frames(self.audio_frame(audio))
+
+    def embed_audio_frames(self, frames: Tensor) -> Tensor:
+        """(B, L, channels) per-frame audio features (`audio_frame`'s output) -> (B, sync_dim).
+        Overlapping windows can share one pass of the per-frame encoder this way."""
+        h = self.audio(frames.transpose(1, 2)).mean(dim=-1)
         return self.audio_out(h)
 
     def forward(self, mouth: Tensor, audio: Tensor) -> Tensor:

@@ -75,7 +75,8 @@ class Trainer(Protocol):
     aux: dict[str, nn.Module]  # discriminators and other modules saved in the training state
     optimizers: dict[str, torch.optim.Optimizer]
     # Optional: `checkpoint_meta`, a JSON-able dict (e.g. loss weights) written into every
-    # checkpoint's meta beside the step and losses.
+    # checkpoint's meta beside the step and losses; `sample_batch(dataset, rng, cfg)`, the
+    # stage's own batch sampler (default: synthetic.sample_batch with the style clips).
 
     def train_step(self, batch: Batch) -> dict[str, float]: ...
 
@@ -107,14 +108,18 @@ def run_training(
         start = _restore(run_dir / LAST, trainer)
         log.info("resuming %s at step %d", run_dir, start)
     losses: dict[str, float] = {}
+    sampler = getattr(trainer, "sample_batch", None)
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress)
     t0 = time.perf_counter()
     with (run_dir / LOG).open("a") as log_file:
         for step in bar:
             rng = np.random.default_rng([cfg.seed, step])
-            batch = sample_batch(
-                dataset, rng, cfg.batch, cfg.frames, cfg.style_frames, trainer.frontend
-            )
+            if sampler is not None:
+                batch = sampler(dataset, rng, cfg)
+            else:
+                batch = sample_batch(
+                    dataset, rng, cfg.batch, cfg.frames, cfg.style_frames, trainer.frontend
+                )
             losses = trainer.train_step(batch)
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.steps:

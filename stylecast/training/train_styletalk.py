@@ -15,6 +15,7 @@ import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -31,10 +32,12 @@ from stylecast.models.losses import (
     LipSyncDiscriminator,
     RigMouthLoss,
     StyleDiscriminator,
+    SyncScale,
     TemporalDiscriminator,
     hinge_d_loss,
     hinge_g_loss,
     reconstruction_loss,
+    sync_contrastive_loss,
     sync_d_loss,
     sync_g_loss,
     triplet_loss,
@@ -149,8 +152,60 @@ def sync_windows(
     return mouth, audio, in_sync
 
 
+def window_grid(x: Tensor, frames: int) -> Tensor:
+    """(B, L, ...) -> (B, S, frames, ...): every window of `frames` frames of every row,
+    S = L - frames + 1."""
+    if x.shape[1] < frames:
+        raise InputError(f"training windows of {x.shape[1]} frames are shorter than a sync window")
+    return x.unfold(1, frames, 1).movedim(-1, 2)
+
+
+def sample_windows(
+    dataset: MotionDataset, rng: np.random.Generator, batch: int, frames: int, frontend: str
+) -> Batch:
+    """Training windows only, as `sample_batch` cuts them but without the three style clips
+    (a quarter of the utterances to read): what the lip-sync stage needs. The clip fields
+    are one zero frame each."""
+    long_enough = np.flatnonzero(dataset.lengths() >= frames)
+    if len(long_enough) == 0:
+        raise InputError(f"no utterance has the {frames} frames a training window needs")
+    rows = []
+    for _ in range(batch):
+        u = dataset[int(rng.choice(long_enough))]
+        start = int(rng.integers(0, u.frames - frames + 1))
+        cut = (np.asarray(x[start : start + frames]) for x in (u.phonemes, u.mel, u.expr, u.pose))
+        rows.append((*cut, u.style))
+
+    def stack(i: int) -> Tensor:
+        return torch.from_numpy(np.stack([r[i] for r in rows]))
+
+    phonemes, expr, pose = stack(0), stack(2), stack(3)
+    empty = torch.zeros(batch, 1, expr.shape[-1] + pose.shape[-1])
+    no_frames = torch.zeros(batch, 1, dtype=torch.bool)
+    return Batch(
+        features=phonemes if frontend == "phoneme" else stack(1),
+        phonemes=phonemes, expr=expr, pose=pose, style=torch.tensor([r[4] for r in rows]),
+        clip=empty, clip_valid=no_frames, positive=empty, positive_valid=no_frames,
+        negative=empty, negative_valid=no_frames,
+    )  # fmt: skip
+
+
+# A mouth window whose weights move less than this (largest max - min of any lower-face
+# weight) is already still: holding its first frame makes no negative.
+STILL_BELOW = 0.05
+
+
+def still_windows(mouth: Tensor) -> tuple[Tensor, Tensor]:
+    """(N, frames, n_lower) -> (each window's first frame held over the window, (N,) bool:
+    the window moves enough for that to be a negative)."""
+    spread = (mouth.amax(dim=1) - mouth.amin(dim=1)).amax(dim=-1)
+    return mouth[:, :1].expand_as(mouth), spread >= STILL_BELOW
+
+
 class LipSyncTrainer:
-    """Trains the lip-sync discriminator on true vs shifted (mouth, audio) windows."""
+    """Trains the lip-sync discriminator: contrastively (every window of the batch against
+    every other, DiscriminatorConfig.sync_loss "contrastive") or, the first recipe, with a
+    BCE on true vs shifted windows ("bce")."""
 
     def __init__(self, cfg: StyleTalkConfig, disc: DiscriminatorConfig, train: TrainConfig):
         torch.manual_seed(train.seed)
@@ -161,12 +216,22 @@ class LipSyncTrainer:
         self.model = LipSyncDiscriminator(disc, cfg.content, len(cfg.motion.lower_index))
         # The discriminator is saved with the model it serves.
         self.model_config = discriminator_config(cfg)
+        self.checkpoint_meta = {"sync_loss": disc.sync_loss}
+        params = list(self.model.parameters())
         self.aux: dict = {}
-        self.optimizers = {"sync": torch.optim.Adam(self.model.parameters(), lr=train.lr)}
+        lr = train.lr
+        if disc.sync_loss == "contrastive":
+            self.scale = SyncScale(disc.sync_scale)
+            self.aux = {"sync_scale": self.scale}
+            params += list(self.scale.parameters())
+            lr = disc.sync_lr
+        self.optimizers = {"sync": torch.optim.Adam(params, lr=lr)}
         self.generator = torch.Generator().manual_seed(train.seed)
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.model.train()
+        if self.disc_cfg.sync_loss == "contrastive":
+            return self._contrastive_step(batch)
         mouth, audio, label = sync_windows(
             batch, self.cfg.motion.lower_index, self.disc_cfg.sync_frames, self.generator
         )
@@ -177,6 +242,30 @@ class LipSyncTrainer:
         )
         accuracy = ((cosine > 0).float() == label).float().mean()  # P_sync > 0.5
         return {"loss": loss.item(), "accuracy": accuracy.item()}
+
+    def sample_batch(self, dataset: MotionDataset, rng: np.random.Generator, train: TrainConfig):
+        """The loop's batch for this stage: windows without style clips."""
+        return sample_windows(dataset, rng, train.batch, train.frames, self.frontend)
+
+    def _contrastive_step(self, batch: Batch) -> dict[str, float]:
+        n = self.disc_cfg.sync_frames
+        mouth = window_grid(batch.expr[..., list(self.cfg.motion.lower_index)], n)
+        b, s = mouth.shape[:2]
+        mouth = mouth.flatten(0, 1)  # (B S, n, n_lower)
+        m = self.model.embed_mouth(mouth).reshape(b, s, -1)
+        # The per-frame audio encoder once per frame, then every window of its output.
+        frames = window_grid(self.model.audio_frame(batch.features), n).flatten(0, 1)
+        a = self.model.embed_audio_frames(frames).reshape(b, s, -1)
+        still = None
+        if self.disc_cfg.sync_still:
+            held, used = still_windows(mouth)
+            still = self.model.embed_mouth(held) * used[:, None]
+            still = still.reshape(b, s, -1)
+        scale = self.scale()
+        loss, accuracy = sync_contrastive_loss(m, a, scale, self.disc_cfg.sync_min_shift, still)
+        params = [p for g in self.optimizers["sync"].param_groups for p in g["params"]]
+        step_optimizer(self.optimizers["sync"], loss, params, self.train_cfg.grad_clip)
+        return {"loss": loss.item(), "accuracy": accuracy.item(), "scale": scale.item()}
 
 
 class StyleClassifierTrainer:
