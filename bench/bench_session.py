@@ -159,7 +159,8 @@ def trace_stats(scheduler: Scheduler, worst: int = 5) -> dict:
         out[key] = (float(np.median(v)), float(np.percentile(v, 99)), float(v.max()))
     slow = sorted(trace, key=lambda t: -(t.late_ms + t.total_ms))[:worst]
     out["worst"] = [
-        f"tick {t.tick}: started {t.late_ms:.0f} ms late, ingest {t.ingest_ms:.1f}, model "
+        f"tick {t.tick}: started {t.late_ms:.0f} ms late, ingest {t.ingest_ms:.1f} "
+        f"(CPU {t.ingest_cpu_ms:.1f}), model "
         f"{t.model_ms:.1f}, render {t.render_ms:.1f}, total {t.total_ms:.1f}"
         + (" (video skipped)" if t.skipped else "")
         for t in sorted(slow, key=lambda t: t.tick)

@@ -164,10 +164,17 @@ async def test_a_realtime_scheduler_shortens_the_gil_switch_interval():
 
 def test_rt_priority_comes_from_the_environment_and_is_checked(monkeypatch):
     from stylecast.engine.errors import InputError
-    from stylecast.engine.scheduler import RT_PRIORITY_ENV, consumer_priority, rt_priority_from_env
+    from stylecast.engine.scheduler import (
+        RT_PRIORITY_ENV,
+        consumer_priority,
+        raster_priority,
+        rt_priority_from_env,
+    )
 
-    assert consumer_priority(None) is None  # the frames' reader: one above the engine
-    assert consumer_priority(10) == 11 and consumer_priority(99) == 99
+    assert consumer_priority(None) is None and raster_priority(None) is None
+    # the engine's Python threads at 10, the reader above, llvmpipe's rasterizer below
+    assert consumer_priority(10) == 11 and raster_priority(10) == 9
+    assert consumer_priority(99) == 99 and raster_priority(1) == 1
     monkeypatch.delenv(RT_PRIORITY_ENV, raising=False)
     assert rt_priority_from_env() is None
     monkeypatch.setenv(RT_PRIORITY_ENV, " 20 ")
@@ -213,12 +220,12 @@ async def test_a_realtime_scheduler_runs_its_worker_and_render_threads_at_its_pr
     scheduler = Scheduler(BaselineMotion(), "realtime", rt_priority=3)
     session = Session("default", "neutral", SessionConfig(size=32), scheduler)
     await session.start()
-    policies = [
-        os.sched_getscheduler(t.native_id) for t in (scheduler._thread, session._worker._thread)
-    ]
+    threads = (scheduler._thread, session._worker._thread)
+    policies = [os.sched_getscheduler(t.native_id) for t in threads]
+    priorities = [os.sched_getparam(t.native_id).sched_priority for t in threads]
     await session.aclose()
-    if os.geteuid() == 0:
-        assert policies == [os.SCHED_RR, os.SCHED_RR]
+    if os.geteuid() == 0:  # the Python threads at one priority (raster threads: below)
+        assert policies == [os.SCHED_RR, os.SCHED_RR] and priorities == [3, 3]
     assert Scheduler(BaselineMotion(), "manual", rt_priority=3).rt_priority is None
 
 
@@ -340,3 +347,35 @@ async def test_a_dead_recognizer_process_stops_its_sessions_with_a_clear_error()
     finally:
         await session.aclose()
         scheduler.close()
+
+
+def test_admission_adds_up_pipelined_renders_and_the_front_end():
+    from collections import deque
+    from types import SimpleNamespace
+
+    def like(size: int, render_ms: float) -> SimpleNamespace:
+        return SimpleNamespace(renders=True, size=size, _calibration_ms=render_ms)
+
+    def admitted(model, size: int, render_ms: float, front_ms_per_s: float | None) -> int:
+        s = Scheduler(model, "realtime")  # the default budget; nothing runs
+        s.costs.render[size] = deque([render_ms] * 5)
+        s.costs.overlap.extend([1.2] * 5)  # two render threads overlap a little
+        s.costs.model.extend([0.3] * 5)
+        if front_ms_per_s is not None:
+            s.costs.front_rate.extend([front_ms_per_s] * 5)
+        while len(s._sessions) < 20:
+            try:
+                s._admit(like(size, render_ms))
+            except CapacityError as e:
+                assert "when speaking" in str(e)
+                return len(s._sessions)
+            s._sessions.append(like(size, render_ms))
+        return len(s._sessions)
+
+    # figures of the last capacity runs (real-time threads): render ~5.4 ms at 512 px and
+    # ~3 ms at 256 (wall, two threads), front end 55-80 ms per audio second with the
+    # recognizer: 3 sessions held at 512 and 5 at 256, and admission must stop there
+    assert admitted(BaselineMotion(), 512, 5.4, 60.0) == 3
+    assert admitted(BaselineMotion(), 256, 3.0, 60.0) == 5
+    # a model that reads no phonemes costs less per session before any is measured
+    assert admitted(MelOnly(), 512, 5.4, None) > admitted(BaselineMotion(), 512, 5.4, None)

@@ -263,8 +263,24 @@ class RemoteRecognizer:
 # ---------------------------------------------------------------- the child
 
 
-def serve(config: RecognizerConfig, fd_in: int = 0, fd_out: int = 1) -> None:
-    """The child's loop: requests on fd_in, answers on fd_out, until EOF."""
+def _set_policy(rt_priority: int | None) -> None:
+    """This process's scheduling: SCHED_RR at rt_priority, or the ordinary one (None)."""
+    try:
+        if rt_priority is None:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        else:
+            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(rt_priority))
+    except OSError as e:
+        log.warning("real-time priority %s refused (%s)", rt_priority, e)
+
+
+def serve(
+    config: RecognizerConfig, fd_in: int = 0, fd_out: int = 1, rt_priority: int | None = None
+) -> None:
+    """The child's loop: requests on fd_in, answers on fd_out, until EOF. Decoding runs at
+    `rt_priority` (SCHED_RR; None: the ordinary scheduler); loading a decoder's models (a
+    new slot, ~0.2-0.3 s of CPU) runs under the ordinary scheduler, so that a session
+    joining does not take a CPU from the live sessions' real-time threads for that long."""
     recognizers: dict[int, PhoneRecognizer] = {}
     while True:
         head = _read_exact(fd_in, REQUEST.size)
@@ -280,7 +296,13 @@ def serve(config: RecognizerConfig, fd_in: int = 0, fd_out: int = 1) -> None:
         try:
             out = np.zeros(0, np.int64)
             if op == OPEN:
-                recognizers[slot] = PhoneRecognizer(arg, config)
+                if rt_priority is not None:
+                    _set_policy(None)
+                try:
+                    recognizers[slot] = PhoneRecognizer(arg, config)
+                finally:
+                    if rt_priority is not None:
+                        _set_policy(rt_priority)
             elif op == PUSH:
                 out = recognizers[slot].push(np.frombuffer(payload, "<f4").astype(np.float32))
             elif op == FLUSH:
@@ -290,6 +312,8 @@ def serve(config: RecognizerConfig, fd_in: int = 0, fd_out: int = 1) -> None:
                     recognizers[slot].reset()
                 elif not recognizers and slot == 0xFFFFFFFF:  # the start-up ping
                     PhoneRecognizer(0, config)  # load the models once, fail early
+                    if rt_priority is not None:
+                        _set_policy(rt_priority)  # decoding from now on
             elif op == CLOSE:
                 recognizers.pop(slot, None)
             else:
@@ -307,14 +331,9 @@ def main() -> None:
     ap.add_argument("--rt-priority", type=int, default=None)
     args = ap.parse_args()
     config = RecognizerConfig(**json.loads(args.config))
-    if args.rt_priority is not None:  # as the scheduler's threads (engine/scheduler.py)
-        try:
-            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(args.rt_priority))
-        except OSError as e:
-            log.warning("real-time priority %d refused (%s)", args.rt_priority, e)
     fd_in, fd_out = os.dup(0), os.dup(1)
     os.dup2(2, 1)  # anything printed goes to stderr, never into the answers
-    serve(config, fd_in, fd_out)
+    serve(config, fd_in, fd_out, args.rt_priority)
 
 
 if __name__ == "__main__":

@@ -64,10 +64,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODES = ("realtime", "offline", "manual")
-DEFAULT_BUDGET = 0.8  # share of a frame's 33.3 ms that ticks may use (headroom for jitter)
+DEFAULT_BUDGET = 0.7  # share of a frame's 33.3 ms the live sessions' estimated costs may
+# add up to. With the estimate below, 0.8 admitted one session more than held over 2
+# minutes with real-time threads (4 at 512 px where 3 held, 6 at 256 where 5 held:
+# docs/benchmarks.md); 0.7 (23.3 ms) refuses both and admits what held. What the estimate
+# does not see (the event loop handing frames out, the render threads' own Python, other
+# processes) is this headroom.
 COST_WINDOW = 90  # ticks of history behind each running median (3 s)
-DEFAULT_FRONT_MS_PER_S = 60.0  # front-end CPU ms per audio second before any is measured
-# (docs/benchmarks.md "Audio front end": 5.7% of a core)
+DEFAULT_FRONT_MS_PER_S = 60.0  # front-end ms per audio second before any is measured
+# (docs/benchmarks.md "Audio front end": 5.7% of a core), with the phone recognizer ...
+DEFAULT_FRONT_MS_PER_S_NO_PHONEMES = 12.0  # ... and without it (a model that reads no
+# phoneme ids: the log-mel window and prosody only, measured 8.6 ms of CPU, 11.7 wall)
 SKIP_LATE_S = FRAME_S  # a real-time tick starting this late renders no video (33.3 ms)
 RENDER_TIMEOUT_S = 10.0  # a frame not drawn by then fails the worker (a hung driver)
 SKIP_REFUSE_SHARE = 0.2  # admission refuses while this share of the last ticks skipped video
@@ -109,6 +116,20 @@ def consumer_priority(priority: int | None) -> int | None:
     only every 100 ms (`sched_rr_timeslice_ms`), and the reader's little work should not
     wait behind a render or a front-end burst for that long."""
     return None if priority is None else min(priority + 1, 99)
+
+
+def raster_priority(priority: int | None) -> int | None:
+    """The SCHED_RR priority of llvmpipe's rasterizer threads: one BELOW the engine's
+    Python threads (the worker, the render threads). A waking real-time thread of equal
+    priority waits at the back of the queue until a running one blocks, and the
+    rasterizer's threads run for a whole frame without blocking; a Python thread holding
+    the GIL could thus wait behind them while every other Python thread waited for the
+    GIL (measured, 4 x 512 px: ticks starting 35-46 ms late with 13-44 ms of front end
+    in them, a quarter of it on a CPU). Below them, rasterizing takes what the Python
+    threads leave: the tick and the front end (the clock) are never held up by it, and
+    the renders are pipelined. Python's threads themselves share one priority: one held
+    above another would wait for the GIL held by the one below (priority inversion)."""
+    return None if priority is None else max(priority - 1, 1)
 
 
 def use_rt_priority(priority: int | None) -> bool:
@@ -178,6 +199,8 @@ class TickTrace(NamedTuple):
     total_ms: float  # the whole tick (in real time the worker's part: renders are pipelined)
     sessions: int  # sessions stepped
     skipped: bool  # rendered no video (overload)
+    ingest_cpu_ms: float = 0.0  # the worker thread's CPU time in the front end: far less
+    # than ingest_ms means it waited (for a CPU, the GIL or the recognizer process)
 
 
 class _TickRenders:
@@ -367,7 +390,11 @@ class Scheduler:
     def estimate_ms(self, session: Session) -> float:
         """Per-frame cost of one more session like this one while it speaks, from
         measurements on this machine (ms): its render at its size, the front end on 33 ms
-        of audio, its share of the batched model step."""
+        of audio, its share of the batched model step. Renders are pipelined (drawn while
+        the next tick runs) but not parallel: contexts take turns on llvmpipe's rasterizer,
+        so each session adds its render time, divided by how much the render threads
+        were seen to overlap; the front end (with or without the recognizer, which runs
+        in its own process but on the same two cores) and the model share the frame."""
         c = self.costs
         render = 0.0
         if session.renders:
@@ -379,7 +406,11 @@ class Scheduler:
             render /= min(max(c.median(c.overlap, 1.0), 1.0), self.render_threads)
         n = max(len(self._sessions), 1)
         model = c.median(c.model, 0.5) / n
-        front = c.median(c.front_rate, DEFAULT_FRONT_MS_PER_S) / 30.0
+        default = (
+            DEFAULT_FRONT_MS_PER_S if self.reads_phonemes else DEFAULT_FRONT_MS_PER_S_NO_PHONEMES
+        )
+        # wall ms of the worker: with the recognizer process, its decoding is in it
+        front = c.median(c.front_rate, default) / 30.0
         return render + front + model
 
     def _admit(self, session: Session) -> None:
@@ -433,12 +464,20 @@ class Scheduler:
         with self._lock:
             t0 = time.perf_counter()
             sessions = [s for s in self._sessions if s._alive()]
-            stages = (0.0, 0.0, 0.0)
+            stages = (0.0, 0.0, 0.0, 0.0)
             if sessions:
                 stages = self._tick(sessions, skip_video)
             total = 1000.0 * (time.perf_counter() - t0)
             self.trace.append(
-                TickTrace(self.ticks, 1000.0 * late_s, *stages, total, len(sessions), skip_video)
+                TickTrace(
+                    self.ticks,
+                    1000.0 * late_s,
+                    *stages[:3],
+                    total,
+                    len(sessions),
+                    skip_video,
+                    stages[3],
+                )
             )
             self.ticks += 1
             self.costs.tick.append(total)
@@ -448,12 +487,14 @@ class Scheduler:
                 self.skipped_ticks += skip_video
             self._harvest()
 
-    def _tick(self, sessions: list[Session], skip_video: bool) -> tuple[float, float, float]:
-        """One frame for these sessions -> (ingest, model, render) wall ms."""
+    def _tick(self, sessions: list[Session], skip_video: bool) -> tuple[float, float, float, float]:
+        """One frame for these sessions -> (ingest, model, render) wall ms and the ingest's
+        CPU ms on this thread."""
         c = self.costs
-        t_ingest = time.perf_counter()
+        t_ingest, cpu_ingest = time.perf_counter(), time.thread_time()
         rows = [s._prepare() for s in sessions]  # ingest + next input + style code
         ingest_ms = 1000.0 * (time.perf_counter() - t_ingest)
+        ingest_cpu_ms = 1000.0 * (time.thread_time() - cpu_ingest)
         # front-end time per session since the last tick (pushes are ingested on arrival)
         c.features.append(sum(s._ingest_ms for s in sessions) / len(sessions))
         taken = sum(s._ingest_s for s in sessions)
@@ -472,7 +513,8 @@ class Scheduler:
         for s, st in zip(sessions, split_state(out.state, [1] * len(sessions)), strict=True):
             s._state = st
         if self.mode == "realtime":
-            return ingest_ms, model_ms, self._submit_renders(sessions, out, skip_video)
+            render_ms = self._submit_renders(sessions, out, skip_video)
+            return ingest_ms, model_ms, render_ms, ingest_cpu_ms
         t_render = time.perf_counter()
         # every session's frame is drawn on its own render thread, up to render_threads at
         # once; this thread waits for them (releasing the GIL) and queues them in order
@@ -493,7 +535,7 @@ class Scheduler:
         render_ms = 1000.0 * (time.perf_counter() - t_render)
         if drawn > 0 and render_ms > 0:
             c.overlap.append(drawn / render_ms)
-        return ingest_ms, model_ms, render_ms
+        return ingest_ms, model_ms, render_ms, ingest_cpu_ms
 
     def _submit_renders(self, sessions: list[Session], out, skip_video: bool) -> float:
         """Real time: hand each session's frame to its render thread and return at once
