@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_motion_argument(parser)
     parser.add_argument(
+        "--rt-priority",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the engine's threads under the real-time scheduler (SCHED_RR priority N, "
+        "1-98; the server's event loop one above): on a machine busy with other work this is "
+        "what keeps 30 FPS (docs/engine.md, 'Stalls'). Needs root or CAP_SYS_NICE; without, "
+        "a warning is printed and the server runs normally. Default: $STYLECAST_RT_PRIORITY "
+        "or off",
+    )
+    parser.add_argument(
         "--ice-server",
         action="append",
         default=[],
@@ -90,10 +102,26 @@ def add_motion_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def rt_priority_option(value: int | None) -> int | None:
+    """--rt-priority N: checked (InputError), then made the process's setting as
+    STYLECAST_RT_PRIORITY is (what the engine's default scheduler reads); None leaves the
+    environment's. Returns the priority in effect."""
+    import os
+
+    from stylecast.engine.errors import InputError
+    from stylecast.engine.scheduler import RT_PRIORITY_ENV, rt_priority_from_env
+
+    if value is not None:
+        if not 1 <= value <= 98:
+            raise InputError(f"--rt-priority {value}: use a real-time priority 1-98")
+        os.environ[RT_PRIORITY_ENV] = str(value)
+    return rt_priority_from_env()
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from stylecast.engine.scheduler import consumer_priority, rt_priority_from_env, use_rt_priority
+    from stylecast.engine.scheduler import consumer_priority, use_rt_priority
     from stylecast.engine.session import default_scheduler
     from stylecast.server.app import create_app
     from stylecast.server.config import ServerConfig
@@ -111,13 +139,22 @@ def run(args: argparse.Namespace) -> int:
         motion=args.motion_spec,
         **extra,
     )
+    rt = rt_priority_option(args.rt_priority)  # a bad value fails here, before serving
     model = default_scheduler(config.motion).model  # a bad spec fails here, before serving
     print(f"stylecast: motion model {model.name} ({config.motion})", flush=True)
     print(f"stylecast: open http://{args.host}:{args.port}/ (API docs: /v1/docs)", flush=True)
-    # STYLECAST_RT_PRIORITY (docs/engine.md, "Stalls"): the engine's threads run SCHED_RR at
-    # that priority and this thread, uvicorn's event loop that reads their frames, one above.
-    rt = rt_priority_from_env()  # a bad value fails here, before serving
+    # --rt-priority / STYLECAST_RT_PRIORITY (docs/engine.md, "Stalls"): the engine's threads
+    # run SCHED_RR at that priority and this thread, uvicorn's event loop that reads their
+    # frames, one above.
     if use_rt_priority(consumer_priority(rt)):
         print(f"stylecast: real-time threads (SCHED_RR {rt})", flush=True)
+    elif rt is not None:
+        print(
+            f"stylecast: warning: real-time priority {rt} not permitted (needs root or "
+            "CAP_SYS_NICE); running with the ordinary scheduler, which may not hold 30 FPS "
+            "on a busy machine",
+            file=sys.stderr,
+            flush=True,
+        )
     uvicorn.run(create_app(config), **uvicorn_options(config))
     return 0
