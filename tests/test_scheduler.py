@@ -167,14 +167,11 @@ def test_rt_priority_comes_from_the_environment_and_is_checked(monkeypatch):
     from stylecast.engine.scheduler import (
         RT_PRIORITY_ENV,
         consumer_priority,
-        raster_priority,
         rt_priority_from_env,
     )
 
-    assert consumer_priority(None) is None and raster_priority(None) is None
-    # the engine's Python threads at 10, the reader above, llvmpipe's rasterizer below
-    assert consumer_priority(10) == 11 and raster_priority(10) == 9
-    assert consumer_priority(99) == 99 and raster_priority(1) == 1
+    assert consumer_priority(None) is None  # the frames' reader: one above the engine
+    assert consumer_priority(10) == 11 and consumer_priority(99) == 99
     monkeypatch.delenv(RT_PRIORITY_ENV, raising=False)
     assert rt_priority_from_env() is None
     monkeypatch.setenv(RT_PRIORITY_ENV, " 20 ")
@@ -224,7 +221,7 @@ async def test_a_realtime_scheduler_runs_its_worker_and_render_threads_at_its_pr
     policies = [os.sched_getscheduler(t.native_id) for t in threads]
     priorities = [os.sched_getparam(t.native_id).sched_priority for t in threads]
     await session.aclose()
-    if os.geteuid() == 0:  # the Python threads at one priority (raster threads: below)
+    if os.geteuid() == 0:  # the Python threads at one priority
         assert policies == [os.SCHED_RR, os.SCHED_RR] and priorities == [3, 3]
     assert Scheduler(BaselineMotion(), "manual", rt_priority=3).rt_priority is None
 

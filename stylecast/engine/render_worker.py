@@ -102,17 +102,14 @@ class RenderWorker:
 
     def _run(self) -> None:
         from stylecast.engine.render import Renderer
-        from stylecast.engine.scheduler import raster_priority, use_rt_priority
+        from stylecast.engine.scheduler import use_rt_priority
 
-        # llvmpipe's rasterizer threads, started with the process's first context, take
-        # the policy of the thread that starts them: one below ours (raster_priority)
-        use_rt_priority(raster_priority(self._rt_priority))
+        use_rt_priority(self._rt_priority)
         try:
             renderer = Renderer(self.avatar, self.size)
         except BaseException as e:
             self._ready.set_exception(e)
             return
-        use_rt_priority(self._rt_priority)
         try:
             expr, pose = neutral_expr(), rest_pose()
             times = [self._draw(renderer, expr, pose)[1] for _ in range(CALIBRATION_FRAMES)]

@@ -118,20 +118,6 @@ def consumer_priority(priority: int | None) -> int | None:
     return None if priority is None else min(priority + 1, 99)
 
 
-def raster_priority(priority: int | None) -> int | None:
-    """The SCHED_RR priority of llvmpipe's rasterizer threads: one BELOW the engine's
-    Python threads (the worker, the render threads). A waking real-time thread of equal
-    priority waits at the back of the queue until a running one blocks, and the
-    rasterizer's threads run for a whole frame without blocking; a Python thread holding
-    the GIL could thus wait behind them while every other Python thread waited for the
-    GIL (measured, 4 x 512 px: ticks starting 35-46 ms late with 13-44 ms of front end
-    in them, a quarter of it on a CPU). Below them, rasterizing takes what the Python
-    threads leave: the tick and the front end (the clock) are never held up by it, and
-    the renders are pipelined. Python's threads themselves share one priority: one held
-    above another would wait for the GIL held by the one below (priority inversion)."""
-    return None if priority is None else max(priority - 1, 1)
-
-
 def use_rt_priority(priority: int | None) -> bool:
     """Run the calling thread under SCHED_RR at `priority` (None: leave it as it is).
     Threads it starts afterwards inherit it (llvmpipe's rasterizer threads, made by the
