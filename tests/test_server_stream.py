@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from stylecast.clients.stream_client import Audio, StreamClient, Video
 from stylecast.engine.face import INDEX
+from stylecast.engine.session import default_scheduler
 from stylecast.engine.video import load_audio
 from stylecast.server import protocol as p
 from stylecast.server.config import ServerConfig
@@ -246,6 +247,17 @@ def test_fuzzed_messages_never_kill_the_stream(server, messages):
 
 
 async def test_a_client_that_stops_reading_does_not_stall_others(server):
+    # About a stalled reader, not admission: on a loaded machine the renders calibrated at
+    # start can make admission refuse even the 128 px second session, so it is lifted here
+    scheduler = default_scheduler(server.config.motion)
+    budget, scheduler.budget_ms = scheduler.budget_ms, float("inf")
+    try:
+        await _stalled_reader_does_not_stall_others(server)
+    finally:
+        scheduler.budget_ms = budget
+
+
+async def _stalled_reader_does_not_stall_others(server) -> None:
     # a client that never reads, with a tiny receive buffer so the kernel does not absorb
     # megabytes first: the server's sends block, its video is dropped, then it is dropped
     sock = socket.socket()
