@@ -214,13 +214,15 @@ def test_use_rt_priority_sets_the_calling_thread_only_or_says_it_cannot(monkeypa
 async def test_a_realtime_scheduler_runs_its_worker_and_render_threads_at_its_priority():
     import os
 
-    scheduler = Scheduler(BaselineMotion(), "realtime", rt_priority=3)
+    # admission lifted: a loaded machine's first renders (shader compiles) are not the point
+    scheduler = Scheduler(BaselineMotion(), "realtime", rt_priority=3, budget=100.0)
     session = Session("default", "neutral", SessionConfig(size=32), scheduler)
     await session.start()
     threads = (scheduler._thread, session._worker._thread)
     policies = [os.sched_getscheduler(t.native_id) for t in threads]
     priorities = [os.sched_getparam(t.native_id).sched_priority for t in threads]
     await session.aclose()
+    scheduler.close()
     if os.geteuid() == 0:  # the Python threads at one priority
         assert policies == [os.SCHED_RR, os.SCHED_RR] and priorities == [3, 3]
     assert Scheduler(BaselineMotion(), "manual", rt_priority=3).rt_priority is None
