@@ -86,3 +86,25 @@ def test_face_summary_measures_the_head():
         p[:, 1] = np.cumsum(speed)
         moving.append(p)
     assert face_summary([c.expr for c in clips], moving, clips).energy_corr > 0.9
+
+
+def test_expert_mix_is_uniform_at_a_high_temperature_and_selective_at_a_low_one():
+    torch = pytest.importorskip("torch")
+    import dataclasses
+
+    from stylecast.models.config import styletalk_config
+    from stylecast.models.styletalk import StyleTalk
+    from stylecast.training.lip_study import expert_mix
+
+    torch.manual_seed(0)
+    codes = 5 * torch.randn(16, styletalk_config("tiny").d_model)
+    mixes = {}
+    for t in (30.0, 0.05):
+        cfg = dataclasses.replace(styletalk_config("tiny"), expert_temperature=t)
+        torch.manual_seed(0)
+        mixes[t] = expert_mix(StyleTalk(cfg), codes)
+    k = styletalk_config("tiny").n_experts
+    assert mixes[30.0]["expert_top"] == pytest.approx(1 / k, abs=0.02)
+    assert mixes[30.0]["expert_entropy"] > 0.99
+    assert mixes[0.05]["expert_top"] > 0.6 and mixes[0.05]["expert_entropy"] < 0.5
+    assert mixes[0.05]["expert_top_std"] > mixes[30.0]["expert_top_std"]

@@ -8,8 +8,10 @@ For each checkpoint (or the truth): share of p/b/m closed (the eval's rule), M-L
 all frames closed, and the median over p/b/m of the smallest lip gap within each; the gaze
 (share of clips with the eyes held aside, mean eyeLook* error); the style (the eval's
 emotion accuracy: a classifier fitted on the truth of the other half of these clips names
-the generated clip's emotion); the head (jerk, head speed ~ loudness). Every clip gets the
-style code of another clip of its style (evaluate.reference_indices).
+the generated clip's emotion); the head (jerk, head speed ~ loudness); how much the codes
+select experts in the dynamic FFNs (expert_mix); with --sync RUN, the mean P_sync of every
+system's mouths by RUN's lip-sync D. Every clip gets the style code of another clip of its
+style (evaluate.reference_indices).
 """
 
 from __future__ import annotations
@@ -105,14 +107,58 @@ def face_summary(exprs: list[np.ndarray], poses: list[np.ndarray], utts: list) -
 def generate_all(model_dir: str | Path, utts: list) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """A StyleTalk checkpoint's (expressions, poses) for every utterance, styled by a
     reference clip."""
+    exprs, poses, _ = generate_with_mix(model_dir, utts)
+    return exprs, poses
+
+
+def generate_with_mix(model_dir: str | Path, utts: list):
+    """generate_all's (expressions, poses) and the expert mix of the model's dynamic FFNs
+    over the references' codes (expert_mix)."""
+    import torch
+
     from stylecast.models.checkpoint import load_model
     from stylecast.training.evaluate import StyleTalkSystem, reference_indices
 
     system = StyleTalkSystem(load_model(Path(model_dir))[0])
     refs, _ = reference_indices(utts)
-    pairs = zip(utts, refs, strict=True)
-    out = [system.generate(u, system.code(utts[r].motion), 0) for u, r in pairs]
-    return [e for e, _ in out], [p for _, p in out]
+    codes = [system.code(utts[r].motion) for r in refs]
+    out = [system.generate(u, c, 0) for u, c in zip(utts, codes, strict=True)]
+    mix = expert_mix(system.model, torch.from_numpy(np.stack(codes)))
+    return [e for e, _ in out], [p for _, p in out], mix
+
+
+def expert_mix(model, codes) -> dict[str, float]:
+    """How much the style code selects experts in the dynamic FFNs: over the codes (N, D),
+    the mean largest mixing weight (1/K: uniform), its std across codes, and the mean
+    entropy of the weights as a share of log K (1: uniform), pooled over every layer of
+    both decoders."""
+    import torch
+
+    top, spread, entropy = [], [], []
+    with torch.no_grad():
+        for decoder in (model.lower, model.upper):
+            for layer in decoder.layers:
+                pi = layer.ffn_in.mixing_weights(codes)  # (N, K)
+                top.append(pi.max(-1).values.mean())
+                spread.append(pi.max(-1).values.std())
+                h = -(pi * pi.clamp(min=1e-12).log()).sum(-1) / np.log(pi.shape[-1])
+                entropy.append(h.mean())
+    return {
+        "expert_top": float(np.mean(top)),
+        "expert_top_std": float(np.mean(spread)),
+        "expert_entropy": float(np.mean(entropy)),
+    }
+
+
+def sync_scores(sync_run: str | Path, exprs: list[np.ndarray], utts: list) -> float:
+    """Mean P_sync of the mouths against their audio by a run's lip-sync D (the eval's
+    `sync_confidence`); meaningful with a contrastive sync D (docs/training.md)."""
+    from stylecast.training.evaluate import load_sync_discriminator, sync_confidence
+
+    disc = load_sync_discriminator(sync_run)
+    return float(
+        np.nanmean([sync_confidence(*disc, e, u) for e, u in zip(exprs, utts, strict=True)])
+    )
 
 
 def plot_gaps(utt, curves: dict[str, np.ndarray], rig, path: str | Path) -> None:
@@ -179,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clip", type=int, default=3, help="which utterance the figure shows")
     p.add_argument("--faces", help="PNG of one frame of --clip rendered for each system")
     p.add_argument("--frame", type=int, default=40, help="which frame --faces shows")
+    p.add_argument("--sync", help="StyleTalk run whose lip-sync D scores every system")
     args = p.parse_args(argv)
 
     import torch
@@ -191,18 +238,20 @@ def main(argv: list[str] | None = None) -> None:
     utts = load_split(args.corpus, args.split, limit=args.limit, every=args.every)
     truths, phones = [u.expr for u in utts], [u.phones for u in utts]
 
-    def report(name: str, exprs: list, poses: list) -> None:
+    def report(name: str, exprs: list, poses: list, extra: dict | None = None) -> None:
         lips = asdict(lip_summary(exprs, truths, phones, rig))
         face = asdict(face_summary(exprs, poses, utts))
-        print(json.dumps({"system": name, **lips, **face}), flush=True)
+        if args.sync:
+            lips["sync"] = sync_scores(args.sync, exprs, utts)
+        print(json.dumps({"system": name, **lips, **face, **(extra or {})}), flush=True)
 
     report("truth", truths, [u.pose for u in utts])
     curves = {"truth": truths[args.clip]}
     for item in args.models:
         label, _, folder = item.rpartition("=")
-        exprs, poses = generate_all(folder, utts)
+        exprs, poses, mix = generate_with_mix(folder, utts)
         curves[label or folder] = exprs[args.clip]
-        report(label or folder, exprs, poses)
+        report(label or folder, exprs, poses, mix)
     if args.figure:
         plot_gaps(utts[args.clip], dict(list(curves.items())[1:]), rig, args.figure)
     if args.faces:
