@@ -1,6 +1,7 @@
 """StyleTalk's generator loss on the rig mouth: its terms, its weights in the checkpoint,
 resume with other weights refused, and that it moves the lips toward the truth's closures."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -84,3 +85,43 @@ def test_rig_loss_pulls_the_lip_gap_toward_the_truth_on_a_fixed_batch(data):
             out = model(batch.features, model.encode_style(batch.clip, batch.clip_valid))
             gap_error[name] = probe(out.expr, batch.expr).gap.item()
     assert gap_error["on"] < 0.9 * gap_error["off"], gap_error
+
+
+def test_expert_temperature_anneals_linearly_then_holds_the_models_own():
+    from stylecast.models.config import config_from_dict, config_to_dict
+    from stylecast.training.train_styletalk import discriminator_config, expert_temperature
+
+    cfg = dataclasses.replace(
+        styletalk_config("tiny"), expert_temperature=1.0, expert_anneal_steps=100
+    )
+    assert expert_temperature(cfg, 0) == 30.0
+    assert expert_temperature(cfg, 50) == pytest.approx(15.5)
+    assert expert_temperature(cfg, 100) == expert_temperature(cfg, 5000) == 1.0
+    off = styletalk_config("tiny")
+    assert expert_temperature(off, 0) == expert_temperature(off, 10) == off.expert_temperature
+    # A config saved before the anneal existed reads as no anneal; discriminators are
+    # saved with the fields at those values, so one sync D serves either generator.
+    plain = config_to_dict(cfg)
+    for key in ("expert_anneal_steps", "expert_temperature_start"):
+        del plain["fields"][key]
+    old = config_from_dict(plain)
+    assert old.expert_anneal_steps == 0 and old.expert_temperature_start == 30.0
+    assert discriminator_config(cfg) == discriminator_config(
+        dataclasses.replace(cfg, expert_anneal_steps=0)
+    )
+
+
+def test_generator_trainer_sets_the_steps_temperature_in_every_dynamic_ffn(data):
+    cfg = dataclasses.replace(
+        styletalk_config("tiny"), expert_temperature=1.0, expert_anneal_steps=4
+    )
+    trainer = StyleTalkTrainer(cfg, TRAIN, LossConfig(), TINY_D)
+    layers = [
+        layer.ffn_in for d in (trainer.model.lower, trainer.model.upper) for layer in d.layers
+    ]
+    trainer.begin_step(2)
+    assert {layer.temperature for layer in layers} == {15.5}
+    batch = sample_batch(data, np.random.default_rng(0), 2, 16, 16, "phoneme")
+    assert trainer.train_step(batch)["expert_t"] == 15.5
+    trainer.begin_step(4)
+    assert {layer.temperature for layer in layers} == {1.0}

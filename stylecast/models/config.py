@@ -143,6 +143,12 @@ class StyleTalkConfig:
     max_style_frames: int = 256  # longest style clip: 256 frames = 8.5 s
     n_experts: int = 8  # K expert kernels in each dynamic FFN linear
     expert_temperature: float = 30.0  # T in softmax(MLP(style) / T): high T keeps mixes soft
+    # Dynamic convolution (Chen et al. 2020) anneals T linearly from a high start down to
+    # expert_temperature over the first steps, so the experts can specialise; held at 30
+    # the mix is uniform (0.127 of 8 for every code in the 20-hour models). 0: no anneal
+    # (T = expert_temperature throughout, as every checkpoint made before these fields).
+    expert_anneal_steps: int = 0
+    expert_temperature_start: float = 30.0  # T at generator step 0 when annealing
     expert_hidden: int = 64  # hidden width of the expert-attention MLP (256 -> 64 -> 8)
     pose_hidden: int = 256  # hidden width of the pose regression head (no pose in the paper)
     # a in y_t = a y_(t-1) + (1 - a) x_t: a causal one-pole low-pass on the pose head's
@@ -160,6 +166,8 @@ class StyleTalkConfig:
             _check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         _check(self.max_style_frames >= 8, "max_style_frames must be >= 8")
         _check(self.expert_temperature > 0, "expert_temperature must be > 0")
+        _check(self.expert_temperature_start > 0, "expert_temperature_start must be > 0")
+        _check(self.expert_anneal_steps >= 0, "expert_anneal_steps must be >= 0")
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
 
     @property
@@ -514,6 +522,8 @@ def _to_plain(value: object) -> object:
 # other missing key is still an error).
 ADDED_FIELDS: dict[tuple[str, str], object] = {
     ("StyleTalkConfig", "pose_smoothing"): 0.0,
+    ("StyleTalkConfig", "expert_anneal_steps"): 0,
+    ("StyleTalkConfig", "expert_temperature_start"): 30.0,
     ("StyleVQConfig", "codebook"): True,
     ("ExpressionConfig", "hyper_scale"): None,
     ("ExpressionConfig", "audio_norm"): False,

@@ -76,7 +76,8 @@ class Trainer(Protocol):
     optimizers: dict[str, torch.optim.Optimizer]
     # Optional: `checkpoint_meta`, a JSON-able dict (e.g. loss weights) written into every
     # checkpoint's meta beside the step and losses; `sample_batch(dataset, rng, cfg)`, the
-    # stage's own batch sampler (default: synthetic.sample_batch with the style clips).
+    # stage's own batch sampler (default: synthetic.sample_batch with the style clips);
+    # `begin_step(step)`, told the 0-based step before each train_step (schedules).
 
     def train_step(self, batch: Batch) -> dict[str, float]: ...
 
@@ -109,6 +110,7 @@ def run_training(
         log.info("resuming %s at step %d", run_dir, start)
     losses: dict[str, float] = {}
     sampler = getattr(trainer, "sample_batch", None)
+    begin_step = getattr(trainer, "begin_step", None)
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress)
     t0 = time.perf_counter()
     with (run_dir / LOG).open("a") as log_file:
@@ -120,6 +122,8 @@ def run_training(
                 batch = sample_batch(
                     dataset, rng, cfg.batch, cfg.frames, cfg.style_frames, trainer.frontend
                 )
+            if begin_step is not None:
+                begin_step(step)
             losses = trainer.train_step(batch)
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.steps:

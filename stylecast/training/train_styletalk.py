@@ -63,7 +63,23 @@ def discriminator_config(cfg: StyleTalkConfig) -> StyleTalkConfig:
     fields at the value older configs read as, so one pair of discriminators serves
     generators that differ only there (a run with another pose smoothing reuses the same
     sync D)."""
-    return dataclasses.replace(cfg, pose_smoothing=ADDED_POSE_SMOOTHING)
+    return dataclasses.replace(
+        cfg,
+        pose_smoothing=ADDED_POSE_SMOOTHING,
+        expert_anneal_steps=ADDED_FIELDS[("StyleTalkConfig", "expert_anneal_steps")],
+        expert_temperature_start=ADDED_FIELDS[("StyleTalkConfig", "expert_temperature_start")],
+    )
+
+
+def expert_temperature(cfg: StyleTalkConfig, step: int) -> float:
+    """T of the dynamic FFNs' expert mix at a 0-based generator step: linear from
+    expert_temperature_start to expert_temperature over expert_anneal_steps, then held
+    (the model's own T, what inference uses)."""
+    if step >= cfg.expert_anneal_steps:
+        return cfg.expert_temperature
+    share = step / cfg.expert_anneal_steps
+    start = cfg.expert_temperature_start
+    return start + (cfg.expert_temperature - start) * share
 
 
 @dataclass(frozen=True)
@@ -344,6 +360,14 @@ class StyleTalkTrainer:
             if frozen is not None:
                 frozen.eval().requires_grad_(False)
         self.generator = torch.Generator().manual_seed(train.seed)
+        self.expert_t = cfg.expert_temperature
+
+    def begin_step(self, step: int) -> None:
+        """Sets the expert-mix temperature of this step (expert_temperature)."""
+        t = self.expert_t = expert_temperature(self.model_config, step)
+        for decoder in (self.model.lower, self.model.upper):
+            for layer in decoder.layers:
+                layer.ffn_in.temperature = t
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         w = self.losses
@@ -390,7 +414,10 @@ class StyleTalkTrainer:
             d_loss = hinge_d_loss(self.temporal(batch.expr), self.temporal(out.expr.detach()))
             step_optimizer(self.optimizers["temporal"], d_loss, self.temporal.parameters(), clip)
             terms["temporal_d"] = d_loss
-        return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
+        logged = {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
+        if self.model_config.expert_anneal_steps > 0:
+            logged["expert_t"] = self.expert_t
+        return logged
 
 
 def train_styletalk(
