@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from stylecast.models.checkpoint import read_header  # noqa: E402
+from stylecast.models.checkpoint import load_model, read_header  # noqa: E402
 from stylecast.models.config import DiscriminatorConfig, styletalk_config  # noqa: E402
 from stylecast.training.loop import LAST, TrainConfig, run_training  # noqa: E402
 from stylecast.training.sync_study import load_sync, score_sync  # noqa: E402
@@ -103,3 +103,19 @@ def test_train_command_keeps_the_asked_snapshots(tmp_path, capsys):
     capsys.readouterr()
     for stage in ("sync", "generator"):
         assert read_header(tmp_path / stage / "step1")["meta"]["step"] == 1
+
+
+def test_train_command_anneals_the_expert_mix_when_asked(tmp_path, capsys):
+    from stylecast.cli import EXIT_INPUT, main
+
+    before = torch.get_num_threads()
+    args = ["train", "styletalk", "--out", str(tmp_path), "--preset", "tiny", "--steps", "2",
+            "--batch", "2", "--frames", "16", "--no-progress"]  # fmt: skip
+    try:
+        assert main([*args, "--expert-anneal", "2", "1"]) == 0
+        assert main([*args, "--expert-anneal", "0", "1"]) == EXIT_INPUT
+    finally:
+        torch.set_num_threads(before)
+    assert "--expert-anneal needs" in capsys.readouterr().err
+    cfg = load_model(tmp_path / "generator" / LAST)[1]
+    assert cfg.expert_anneal_steps == 2 and cfg.expert_temperature == 1.0

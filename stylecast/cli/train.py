@@ -78,6 +78,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="also keep each stage's checkpoint at these steps as STAGE/step<N> (to follow "
             "a run's models, e.g. the gaze along a StyleTalk run)",
         )
+        if name == "styletalk":
+            p.add_argument(
+                "--expert-anneal",
+                type=float,
+                nargs=2,
+                metavar=("STEPS", "T"),
+                help="anneal the expert-mix temperature from 30 to T over the first STEPS "
+                "generator steps (default: T = 30 throughout)",
+            )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.set_defaults(func=_train, model=name)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
@@ -116,6 +125,15 @@ def _train(args: argparse.Namespace) -> int:
         from stylecast.training.train_styletalk import STAGES, train_styletalk
 
         cfg = styletalk_config(args.preset, frontend)
+        if args.expert_anneal:
+            steps, temperature = args.expert_anneal
+            if steps < 1 or not steps.is_integer() or temperature <= 0:
+                raise InputError(
+                    f"--expert-anneal needs STEPS >= 1 and T > 0, got {steps} {temperature}"
+                )
+            cfg = dataclasses.replace(
+                cfg, expert_anneal_steps=int(steps), expert_temperature=temperature
+            )
         _check_frames(args.frames, cfg.max_style_frames)
         data = _dataset(args, cfg.motion, cfg.content)
         disc = DiscriminatorConfig(n_styles=data.n_styles)
