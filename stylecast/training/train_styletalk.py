@@ -68,6 +68,7 @@ def discriminator_config(cfg: StyleTalkConfig) -> StyleTalkConfig:
         pose_smoothing=ADDED_POSE_SMOOTHING,
         expert_anneal_steps=ADDED_FIELDS[("StyleTalkConfig", "expert_anneal_steps")],
         expert_temperature_start=ADDED_FIELDS[("StyleTalkConfig", "expert_temperature_start")],
+        expert_temperature=ADDED_FIELDS[("StyleTalkConfig", "expert_temperature_start")],
     )
 
 
