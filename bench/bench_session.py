@@ -46,6 +46,7 @@ from stylecast.engine.backends import load_backend
 from stylecast.engine.clock import to_int16
 from stylecast.engine.face import INDEX
 from stylecast.engine.scheduler import (
+    DEFAULT_BUDGET,
     DEFAULT_RENDER_THREADS,
     Scheduler,
     consumer_priority,
@@ -531,6 +532,17 @@ def motion_text(front_lookahead: int) -> str:
     )
 
 
+def join_note() -> str:
+    """Where a front end made on the spot spends its time, for the join figures."""
+    model = Engine._model
+    if "phonemes" not in model.reads:
+        return "this model's front end has no phone recognizer: nothing to load"
+    return (
+        "a new front end's recognizer loads its models in the recognizer process, not "
+        "holding this process's GIL"
+    )
+
+
 def priority_text() -> str:
     if Engine.rt_priority is None:
         return (
@@ -673,14 +685,14 @@ machine has 2).
 
 **Most sessions with no dropped frame, measured at this load: {cap[512][0]} at 512×512,
 {cap[256][0]} at 256×256.** Target: >= 4 at 512×512.
-Admission control (default budget 80% of 33.3 ms) admitted {adm[512][0]} at 512 and
+Admission control (default budget {DEFAULT_BUDGET:.0%} of 33.3 ms) admitted {adm[512][0]} at 512 and
 {adm[256][0]} at 256 before refusing: "{adm[512][1] or adm[256][1]}"
 {compare_text}
 A session joining while another (512 px) is live: the live one's latest frame during the
 join left {statistics.median(joins[False]):.0f} ms after its deadline when the joiner's
-front end was made on the spot (pocketsphinx loads its models holding the GIL), and
-{statistics.median(joins[True]):.0f} ms with front ends made ahead (medians of
-{len(joins[True])} trials; the renderer is made on the joiner's own thread either way).
+front end was made on the spot, and {statistics.median(joins[True]):.0f} ms with front ends
+made ahead (medians of {len(joins[True])} trials; the renderer is made on the joiner's own
+thread either way; {join_note()}).
 
 Where the time goes, {n512} sessions at 512 px (every tick of the run, ms; from
 `Scheduler.trace`):
