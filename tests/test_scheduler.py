@@ -378,3 +378,20 @@ def test_admission_adds_up_pipelined_renders_and_the_front_end():
     assert admitted(BaselineMotion(), 256, 3.0, 60.0) == 5
     # a model that reads no phonemes costs less per session before any is measured
     assert admitted(MelOnly(), 512, 5.4, None) > admitted(BaselineMotion(), 512, 5.4, None)
+
+
+def test_admission_counts_a_sessions_worse_frames_not_its_median():
+    from collections import deque
+    from types import SimpleNamespace
+
+    s = Scheduler(BaselineMotion(), "realtime")
+    session = SimpleNamespace(renders=True, size=512, _calibration_ms=4.0)
+    s.costs.overlap.extend([1.0] * 10)
+    s.costs.front_rate.extend([30.0] * 10)  # 1 ms per frame
+    s.costs.model.extend([0.5] * 10)
+    s.costs.render[512] = deque([4.0] * 10)
+    steady = s.estimate_ms(session)
+    assert steady == pytest.approx(4.0 + 1.0 + 0.5)
+    # the same median, but one frame in five takes 9 ms: that is what makes frames late
+    s.costs.render[512] = deque([4.0] * 8 + [9.0] * 2)
+    assert s.estimate_ms(session) > steady + 3.0
