@@ -2,8 +2,14 @@
 # Ship two finished training runs as the default motion models (docs/model-card.md):
 #
 #   scripts/ship_models.sh SAAS_RUN STYLETALK_RUN [stylecast eval options ...]
-#   scripts/ship_models.sh runs/saas-20h runs/styletalk-20h --every 3 \
-#       --ablation "SAAS without HyperStyle (retrained)=runs/saas-20h-no-hyperstyle/expression/last"
+#   scripts/ship_models.sh runs/saas-20h-v4 runs/styletalk-20h-v3 --every 3 --diversity-utts 100 \
+#       --system "SAAS without HyperStyle (retrained)=runs/saas-20h-v4-no-hyperstyle/pose/last" \
+#       --merge runs/eval-20h/ship-v4-rows-a/results.json   # rows scored earlier, same judge
+#
+# Every further row is an eval option: --system LABEL=CHECKPOINT (scored in this call) or
+# --merge RESULTS_JSON (rows a `stylecast eval --sync STYLETALK_RUN ...` scored before,
+# under the same protocol and judge weights: checked). docs/model-card.md, "Training and
+# shipping", has the command that made the shipped models.
 #
 # 1. copies SAAS_RUN/pose/last and STYLETALK_RUN/generator/last (model.safetensors +
 #    config.json) to $ASSETS/models/{saas,styletalk};
@@ -26,7 +32,7 @@
 #
 #   cp docs/model-card.md /tmp/card.md
 #   STYLECAST_ASSETS=/tmp/assets CARD=/tmp/card.md EVAL_OUT=/tmp/eval \
-#       scripts/ship_models.sh runs/saas-small runs/styletalk-small-1800 --every 30
+#       scripts/ship_models.sh runs/saas-20h-v3 runs/styletalk-20h-v2-step2000 --every 30
 #
 # Needs the [train] extra (torch, onnx). Writes $EVAL_OUT/ship.json: the runs, the
 # weights' sha256, each step's wall time.
@@ -34,7 +40,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ $# -lt 2 ]]; then
-    sed -n '2,32p' "$0" >&2
+    sed -n '2,38p' "$0" >&2
     exit 2
 fi
 saas_run=$1 styletalk_run=$2
