@@ -80,6 +80,8 @@ def test_head_study_finds_the_truths_lag_and_scores_the_predictor():
     by_lag = out["truth_speed_loudness_r_by_lag"]
     assert max(by_lag, key=by_lag.get) == 2 and by_lag[2] > 0.9
     assert out["head_speed_loudness_r"]["truth"] < 0.5  # at lag 0 it is weak
+    # a chunk's head speed is its loudness two frames earlier: mostly the same chunk's
+    assert out["chunk_true_head_speed_vs_its_loudness_r"] > 0.5
     ce = out["teacher_forced_ce_nats"]
     assert set(ce) == {"audio", "silence", "another_clip_audio", "no_past_codes"}
     assert all(np.isfinite(v) and v > 0 for v in ce.values())

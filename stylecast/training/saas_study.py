@@ -110,6 +110,7 @@ def head_study(model, utts: list, codes: list[np.ndarray], max_lag: int = 8) -> 
     r = {"truth": [], "truth_codebook": [], "truth_low_pass": []}
     lags, auto = [], []
     frame_z, frame_loud, chunk_z, chunk_loud, chunk_speed = [], [], [], [], []
+    chunk_prev_loud, chunk_code_speed = [], []
     ce = {"audio": [], "silence": [], "another_clip_audio": [], "no_past_codes": []}
     n_frame_fit = n_chunk_fit = 0
     for i, u in enumerate(utts):
@@ -126,6 +127,7 @@ def head_study(model, utts: list, codes: list[np.ndarray], max_lag: int = 8) -> 
         smooth = low_pass(truth, p.smoothing, p.smoothing_poles)
         r["truth_low_pass"].append(M.energy_correlation(smooth, loud))
         speed = M.head_speed(truth)
+        code_speed = M.head_speed(vq.recon[0].numpy())
         lags.append(M.lagged_correlations(speed, loud, max_lag))
         auto.append(M.lagged_correlations(loud, loud, max_lag)[max_lag + 1 :])
         z = z_all[i][:frames]
@@ -135,6 +137,8 @@ def head_study(model, utts: list, codes: list[np.ndarray], max_lag: int = 8) -> 
             chunk_z.append(z[(k - 1) * fpt : k * fpt].numpy().ravel())
             chunk_loud.append(loud[k * fpt : (k + 1) * fpt].mean())
             chunk_speed.append(speed[k * fpt : (k + 1) * fpt].mean())
+            chunk_prev_loud.append(loud[(k - 1) * fpt : k * fpt].mean())
+            chunk_code_speed.append(code_speed[k * fpt + 1 : (k + 1) * fpt].mean())  # within
         style = torch.from_numpy(codes[i])[None]
         other = z_all[(i + half) % len(utts)][:frames]
         if len(other) < frames:
@@ -152,6 +156,10 @@ def head_study(model, utts: list, codes: list[np.ndarray], max_lag: int = 8) -> 
         ce["no_past_codes"].append(F.cross_entropy(logits, tokens[0]).item())
     x_frames, y_frames = np.concatenate(frame_z), np.concatenate(frame_loud)
     chunk_z, chunk_loud, chunk_speed = map(np.asarray, (chunk_z, chunk_loud, chunk_speed))
+
+    def r_of(a, b) -> float:
+        return round(float(np.corrcoef(a, b)[0, 1]), 3)
+
     return {
         "head_speed_loudness_r": {k: _mean(v) for k, v in r.items()},
         "truth_speed_loudness_r_by_lag": dict(
@@ -162,6 +170,9 @@ def head_study(model, utts: list, codes: list[np.ndarray], max_lag: int = 8) -> 
         "loudness_autocorrelation_by_lag": dict(
             zip(range(1, max_lag + 1), np.round(np.nanmean(auto, 0), 3).tolist(), strict=True)
         ),
+        "chunk_true_head_speed_vs_its_loudness_r": r_of(chunk_speed, chunk_loud),
+        "chunk_true_head_speed_vs_previous_chunk_loudness_r": r_of(chunk_speed, chunk_prev_loud),
+        "chunk_true_head_speed_vs_its_code_decoded_r": r_of(chunk_speed, chunk_code_speed),
         "probe_frame_audio_to_its_loudness_r": round(ridge_r(x_frames, y_frames, n_frame_fit), 3),
         "probe_previous_chunk_audio_to_chunk_loudness_r": round(
             ridge_r(chunk_z, chunk_loud, n_chunk_fit), 3
