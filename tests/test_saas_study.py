@@ -125,3 +125,11 @@ def test_head_variants_switch_off_only_the_named_terms():
     # the switches are undone afterwards
     assert head.smooth_noise is motion_signals.smooth_noise and head.pulse is motion_signals.pulse
     assert performer.head_pose is head.head_pose
+
+
+def test_head_figure_is_written(tmp_path):
+    model = tiny()
+    u = utterance(1)
+    path = tmp_path / "head.png"
+    S.head_figure(model, u, np.zeros(model.cfg.style_dim, np.float32), path)
+    assert path.stat().st_size > 10_000

@@ -185,6 +185,43 @@ def head_study(model, utts: list, codes: list[np.ndarray], max_lag: int = 8) -> 
     }
 
 
+@torch.no_grad()
+def head_figure(model, u, code: np.ndarray, path: Path, seed: int = 0) -> None:
+    """One utterance over time: the loudness, and the head speed of the truth, of the truth
+    through the pose codebook, of the truth through the low-pass, and of the model (sampled)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = model.cfg.pose
+    frames = u.frames // p.frames_per_token * p.frames_per_token
+    truth = u.pose[:frames].astype(np.float32)
+    through_codes = model.pose_vq(torch.from_numpy(truth)[None]).recon[0].numpy()
+    _, generated = SAASSystem(model, codebook=model.cfg.style.codebook).generate(u, code, seed)
+    t = np.arange(frames) / 30.0
+    deg = 180.0 / np.pi * 30.0  # rad/frame -> deg/s
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 4.6), sharex=True,
+                                      gridspec_kw={"height_ratios": [1, 2]})  # fmt: skip
+    top.plot(t, np.maximum(u.prosody[:frames, 0], LOUDNESS_FLOOR_DB), color="0.3", lw=1)
+    top.set_ylabel("loudness dBFS")
+    for label, pose, style in (
+        ("truth", truth, dict(color="k", lw=1.4)),
+        ("truth through the pose codebook", through_codes, dict(color="tab:orange", lw=1)),
+        ("truth through the low-pass", low_pass(truth, p.smoothing, p.smoothing_poles),
+         dict(color="tab:blue", lw=1)),
+        ("model (sampled)", generated[:frames], dict(color="tab:red", lw=1, ls="--")),
+    ):  # fmt: skip
+        r = M.energy_correlation(pose, u.prosody[:frames, 0])
+        bottom.plot(t, M.head_speed(pose) * deg, label=f"{label} (r {r:+.2f})", **style)
+    bottom.set_ylabel("head speed deg/s")
+    bottom.set_xlabel("seconds")
+    bottom.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def perform_head_variant(
     utt, style, seed: int, pitch: np.ndarray, *, nods: bool = True, jitter: bool = True,
     pitch_lift: bool = True, speaking: bool = True,
@@ -348,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="val")
     p.add_argument("--limit", type=int, default=80)
     p.add_argument("--every", type=int, default=1)
+    p.add_argument("--figure", type=Path, default=None, help="head: plot one utterance here")
+    p.add_argument("--figure-utterance", type=int, default=0, help="its position in the set")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if args.study == "head-terms":
@@ -361,7 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     refs, _ = reference_indices(utts, pool)
     if args.study == "head":
         system = SAASSystem(model, codebook=model.cfg.style.codebook)
-        result = head_study(model, utts, [system.code(pool[j].motion) for j in refs])
+        codes = [system.code(pool[j].motion) for j in refs]
+        result = head_study(model, utts, codes)
+        if args.figure is not None:
+            k = args.figure_utterance
+            head_figure(model, utts[k], codes[k], args.figure, seed=1000 * utts[k].index)
     else:
         result = style_study(model, utts, pool, refs)
     print(json.dumps({"checkpoint": str(args.checkpoint), **result}, indent=1))
