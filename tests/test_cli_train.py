@@ -37,3 +37,17 @@ def test_train_command_rejects_windows_longer_than_style_clips(tmp_path, capsys)
     args = ["train", "saas", "--out", str(tmp_path), "--preset", "tiny", "--frames", "999"]
     assert main(args) == EXIT_INPUT
     assert "--frames must be in [1, 64]" in capsys.readouterr().err
+
+
+def test_train_saas_style_norm_switch_reaches_the_model_and_the_run_record(tmp_path, capsys):
+    from stylecast.training.train_saas import read_run_record
+
+    base = ["train", "saas", "--preset", "tiny", "--steps", "1", "--batch", "2", "--frames",
+            "16", "--no-progress"]  # fmt: skip
+    assert main([*base, "--out", str(tmp_path / "on"), "--style-norm"]) == 0
+    assert main([*base, "--out", str(tmp_path / "off")]) == 0
+    capsys.readouterr()
+    on, off = (load_model(tmp_path / k / "pose" / "last") for k in ("on", "off"))
+    assert on[1].expression.style_norm and not off[1].expression.style_norm
+    assert on[0].expression.style_norm is not None and off[0].expression.style_norm is None
+    assert read_run_record(tmp_path / "on")[0] == on[1]

@@ -87,6 +87,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                 help="anneal the expert-mix temperature from 30 to T over the first STEPS "
                 "generator steps (default: T = 30 throughout)",
             )
+        if name == "saas":
+            p.add_argument(
+                "--style-norm",
+                action="store_true",
+                help="LayerNorm (no weights) on the style code where the expression branches "
+                "read it (ExpressionConfig.style_norm; default: off)",
+            )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.set_defaults(func=_train, model=name)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
@@ -144,6 +151,10 @@ def _train(args: argparse.Namespace) -> int:
         from stylecast.training.train_saas import STAGES, train_saas
 
         cfg = saas_config(args.preset, frontend)
+        if args.style_norm:
+            cfg = dataclasses.replace(
+                cfg, expression=dataclasses.replace(cfg.expression, style_norm=True)
+            )
         _check_frames(args.frames, cfg.style.max_frames)
         data = _dataset(args, cfg.motion, cfg.content)
         cfg = dataclasses.replace(cfg, style=dataclasses.replace(cfg.style, n_styles=data.n_styles))

@@ -317,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                    "stage of the same style config, steps, seed and loss weights")  # fmt: skip
     p.add_argument("--skip-fade", type=int, nargs=2, default=(0, 0), metavar=("START", "END"),
                    help="fade the audio skip out over these expression steps")  # fmt: skip
+    p.add_argument("--style-norm", action="store_true",
+                   help="LayerNorm on the style code the expression branches read")  # fmt: skip
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     from stylecast.models.config import saas_config
@@ -327,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = saas_config(args.preset, "mel")
     cfg = dataclasses.replace(cfg, style=dataclasses.replace(cfg.style, n_styles=data.n_styles))
     start, end = args.skip_fade
-    expression = dataclasses.replace(cfg.expression, skip_fade_start=start, skip_fade_end=end)
+    expression = dataclasses.replace(
+        cfg.expression, skip_fade_start=start, skip_fade_end=end, style_norm=args.style_norm
+    )
     cfg = dataclasses.replace(cfg, expression=expression)
     train = TrainConfig(steps=args.steps, batch=16, frames=64, style_frames=64, seed=args.seed)
     results = train_saas(args.out, cfg, data, {s: train for s in STAGES}, LossConfig(),
